@@ -1,0 +1,60 @@
+/* exp, sigmoid and tanh on 8 floats (AVX2 + FMA).
+ *
+ * exp: x = n*ln2 + r with |r| <= ln2/2, exp(r) by its Taylor polynomial to
+ * degree 7 (truncation below 6e-9 relative), 2^n built in the exponent bits.
+ * Inputs are clamped to [-87.3, 88] so 2^n stays a normal float.
+ * sigmoid(x) = 1 / (1 + exp(-x)).
+ * tanh: |x| < 0.4 by its Taylor series to x^13 (truncation below 2e-9), else
+ * sign(x) * (1 - 2 / (exp(2|x|) + 1)).
+ * Measured maximum errors over a dense sweep are in simd/README.md and are
+ * asserted by tests/test_simd.c. */
+#ifndef RECUR_VMATH_AVX2_H
+#define RECUR_VMATH_AVX2_H
+
+#include <immintrin.h>
+
+static inline __m256 vexp_avx2(__m256 x) {
+    /* constant first: min/max return their second operand on NaN, so NaN stays NaN */
+    x = _mm256_max_ps(_mm256_set1_ps(-87.3f), _mm256_min_ps(_mm256_set1_ps(88.0f), x));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static inline __m256 vsigmoid_avx2(__m256 x) {
+    __m256 one = _mm256_set1_ps(1.0f);
+    __m256 e = vexp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    return _mm256_div_ps(one, _mm256_add_ps(one, e));
+}
+
+static inline __m256 vtanh_avx2(__m256 x) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+    __m256 ax = _mm256_andnot_ps(sign, x);
+    /* large |x| */
+    __m256 e = vexp_avx2(_mm256_add_ps(ax, ax));
+    __m256 big = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
+    /* small |x|: x + x^3 * q(x^2) */
+    __m256 x2 = _mm256_mul_ps(ax, ax);
+    __m256 q = _mm256_set1_ps(21844.0f / 6081075.0f);
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(-1382.0f / 155925.0f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(62.0f / 2835.0f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(-17.0f / 315.0f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(2.0f / 15.0f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(-1.0f / 3.0f));
+    __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(q, x2), ax, ax);
+    __m256 t = _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.4f), _CMP_LT_OQ));
+    return _mm256_or_ps(t, _mm256_and_ps(x, sign));
+}
+
+#endif /* RECUR_VMATH_AVX2_H */

@@ -1,0 +1,93 @@
+/* recur's SIMD kernels: single-threaded, allocation-free, one name per ISA.
+ *
+ * Names follow op__isa. Each ISA's kernels live in simd/<isa>/ and are
+ * compiled with that ISA's flags only; src/dispatch.c picks a set at run time.
+ * This header includes nothing from src/ so the kernels and their tests build
+ * on their own (the aarch64 cross build has no oneDNN). */
+#ifndef RECUR_SIMD_KERNELS_H
+#define RECUR_SIMD_KERNELS_H
+
+#include <stddef.h>
+
+/* Forward gate math of one LSTM time step for `rows` batch rows.
+ *   z      [rows][4H]  in: x_t W + h_{t-1} U (bias not added yet), blocks i, f, c, o
+ *                      out: the activated gates i, f, g, o (what backward needs)
+ *   b      [4H]
+ *   c_prev [rows][H], c [rows][H] (c may alias c_prev), h [rows][H]
+ *   i = sig(z_i+b_i)  f = sig(z_f+b_f)  g = act(z_c+b_c)  o = sig(z_o+b_o)
+ *   c = f*c_prev + i*g                   h = o*act(c)
+ * act is relu when `relu` is non-zero, else tanh. */
+typedef void (*lstm_postgemm_fwd_fn)(size_t rows, size_t H, int relu, float *z, const float *b,
+                                     const float *c_prev, float *c, float *h);
+
+/* Backward gate math of one LSTM time step for `rows` batch rows.
+ *   gates  [rows][4H]  in: i, f, g, o from the forward; out: dz (dL/dz, blocks i, f, c, o)
+ *   c, c_prev [rows][H] the step's cell state and the previous one
+ *   dy     [rows][H]   dL/dy_t, or NULL for zeros
+ *   dh     [rows][H]   dL/dh_t arriving from step t+1
+ *   dc     [rows][H]   in: dL/dc_t from step t+1; out: dL/dc_{t-1}
+ *   dh_t = dh + dy;  dc_t = dc + dh_t*o*act'(c)
+ *   dz_o = dh_t*act(c)*o(1-o)  dz_i = dc_t*g*i(1-i)  dz_f = dc_t*c_prev*f(1-f)
+ *   dz_c = dc_t*i*act'(z_c)    dc_prev = dc_t*f
+ * act' is taken from the outputs: tanh' = 1-t^2, relu' = (value > 0). */
+typedef void (*lstm_postgemm_bwd_fn)(size_t rows, size_t H, int relu, float *gates,
+                                     const float *c, const float *c_prev, const float *dy,
+                                     const float *dh, float *dc);
+
+/* Elementwise y = f(x) over n floats (y may alias x). */
+typedef void (*f32_unary_fn)(size_t n, const float *x, float *y);
+
+typedef struct simd_kernels {
+    const char *name;
+    lstm_postgemm_fwd_fn lstm_fwd;
+    lstm_postgemm_bwd_fn lstm_bwd;
+    f32_unary_fn vexp, vsigmoid, vtanh;
+} simd_kernels;
+
+/* One table per ISA, defined beside its kernels. */
+extern const simd_kernels simd_kernels_scalar;
+#if defined(__x86_64__) || defined(__i386__)
+extern const simd_kernels simd_kernels_avx2, simd_kernels_avx512;
+#endif
+#if defined(__aarch64__)
+extern const simd_kernels simd_kernels_neon;
+#endif
+
+/* scalar: portable C with libm; the reference every other set is tested against */
+void lstm_postgemm_fwd__scalar(size_t rows, size_t H, int relu, float *z, const float *b,
+                               const float *c_prev, float *c, float *h);
+void lstm_postgemm_bwd__scalar(size_t rows, size_t H, int relu, float *gates, const float *c,
+                               const float *c_prev, const float *dy, const float *dh, float *dc);
+void f32_vexp__scalar(size_t n, const float *x, float *y);
+void f32_vsigmoid__scalar(size_t n, const float *x, float *y);
+void f32_vtanh__scalar(size_t n, const float *x, float *y);
+
+#if defined(__x86_64__) || defined(__i386__)
+void lstm_postgemm_fwd__avx2(size_t rows, size_t H, int relu, float *z, const float *b,
+                             const float *c_prev, float *c, float *h);
+void lstm_postgemm_bwd__avx2(size_t rows, size_t H, int relu, float *gates, const float *c,
+                             const float *c_prev, const float *dy, const float *dh, float *dc);
+void f32_vexp__avx2(size_t n, const float *x, float *y);
+void f32_vsigmoid__avx2(size_t n, const float *x, float *y);
+void f32_vtanh__avx2(size_t n, const float *x, float *y);
+
+void lstm_postgemm_fwd__avx512(size_t rows, size_t H, int relu, float *z, const float *b,
+                               const float *c_prev, float *c, float *h);
+void lstm_postgemm_bwd__avx512(size_t rows, size_t H, int relu, float *gates, const float *c,
+                               const float *c_prev, const float *dy, const float *dh, float *dc);
+void f32_vexp__avx512(size_t n, const float *x, float *y);
+void f32_vsigmoid__avx512(size_t n, const float *x, float *y);
+void f32_vtanh__avx512(size_t n, const float *x, float *y);
+#endif
+
+#if defined(__aarch64__)
+void lstm_postgemm_fwd__neon(size_t rows, size_t H, int relu, float *z, const float *b,
+                             const float *c_prev, float *c, float *h);
+void lstm_postgemm_bwd__neon(size_t rows, size_t H, int relu, float *gates, const float *c,
+                             const float *c_prev, const float *dy, const float *dh, float *dc);
+void f32_vexp__neon(size_t n, const float *x, float *y);
+void f32_vsigmoid__neon(size_t n, const float *x, float *y);
+void f32_vtanh__neon(size_t n, const float *x, float *y);
+#endif
+
+#endif /* RECUR_SIMD_KERNELS_H */

@@ -1,0 +1,60 @@
+/* Shared internals of librecur; nothing here is exported. */
+#ifndef RECUR_INTERNAL_H
+#define RECUR_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "recur.h"
+#include "../simd/kernels.h"
+
+/* Records `s` and a printf-style message as this thread's last error; returns s. */
+recur_status recur_fail(recur_status s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The kernel set picked once per process (RECUR_ISA or the CPU's best). */
+const simd_kernels *recur_kernels(void);
+
+/* Threads to use for the next parallel region: 1 inside an active parallel
+ * region, else the recur_set_num_threads value or OpenMP's default. */
+int recur_threads(void);
+
+/* C[M][N] = alpha*op(A)*op(B) + beta*C, row-major, through dnnl_sgemm.
+ * Returns 0 or oneDNN's status code; safe inside parallel regions (it records
+ * no message: the caller does that on its own thread with recur_gemm_fail).
+ * Call it where oneDNN runs single-threaded: in recur's own parallel regions,
+ * after recur_omp_enter(). */
+int recur_sgemm(char ta, char tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* The same product split over nt threads along its larger output dimension;
+ * returns 0 or the first failing oneDNN status. */
+int recur_sgemm_par(int nt, char ta, char tb, int64_t M, int64_t N, int64_t K, float alpha,
+                    const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                    int64_t ldc);
+
+/* Turns a oneDNN status from the GEMMs of `what` into RECUR_ERR_BACKEND. */
+recur_status recur_gemm_fail(int dnnl_status, const char *what);
+
+/* First thing in each of recur's parallel regions: oneDNN calls from this
+ * thread then run single-threaded (the setting is the region's own and does
+ * not leak to the host's OpenMP state). */
+void recur_omp_enter(void);
+
+/* [lo, hi) of n items for thread k of nt, in contiguous near-equal chunks. */
+static inline void recur_split(int64_t n, int nt, int k, int64_t *lo, int64_t *hi) {
+    *lo = n * k / nt;
+    *hi = n * (k + 1) / nt;
+}
+
+/* a*b into *out; 0 on overflow. */
+static inline int recur_mul(size_t a, size_t b, size_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+#define RECUR_ALIGN 64
+static inline size_t recur_round_up(size_t n) {
+    return (n + RECUR_ALIGN - 1) / RECUR_ALIGN * RECUR_ALIGN;
+}
+
+#endif /* RECUR_INTERNAL_H */

@@ -1,0 +1,257 @@
+/* The LSTM primitive: one layer over a whole sequence, forward and backward.
+ *
+ * Forward:  Z = X W (all T steps, all 4 gates: one GEMM [T*B x I] x [I x 4H]),
+ *           then per step t: Z_t += h_{t-1} U; gate kernel (adds b, activates,
+ *           updates c and h).
+ * Backward: per step t, from T-1 down: gate kernel turns the saved gates into
+ *           dZ_t in place; dh_{t-1} = dZ_t U^T. Then over all steps at once:
+ *           dW = X^T dZ, dU = Hprev^T dZ, db = sum_rows dZ, dx = dZ W^T.
+ * Threads split the batch; each runs its rows through every time step with no
+ * barrier between steps. The big GEMMs are split over threads by output block.
+ *
+ * Training workspace (64-byte aligned regions), for backward:
+ *   gates [T][B][4H]   i, f, g, o after activation; backward overwrites with dZ
+ *   hs    [T+1][B][H]  h0 (or zeros), then h_t of every step
+ *   cs    [T+1][B][H]  c0 (or zeros), then c_t of every step
+ *   dh,dc [B][H]       the recurrent gradients carried between steps */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct {
+    int64_t T, B, I, H, G; /* G = 4H */
+    int relu;
+    size_t gates, hs, cs, dh, dc, ws_size; /* byte offsets into the workspace, and its size */
+    size_t scratch_size;                   /* inference: Z [T][B][4H] then c [B][H] */
+} lstm_shape;
+
+/* sum of 64-byte-rounded float arrays; 0 on overflow */
+static int add_floats(size_t *total, size_t a, size_t b) {
+    size_t n, bytes;
+    if (!recur_mul(a, b, &n) || !recur_mul(n, sizeof(float), &bytes)) return 0;
+    bytes = recur_round_up(bytes);
+    if (bytes == 0 || *total > PTRDIFF_MAX - bytes) return 0;
+    *total += bytes;
+    return 1;
+}
+
+static recur_status lstm_shape_init(const recur_lstm_desc *d, lstm_shape *s, const char *fn) {
+    if (!d) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: descriptor d is NULL", fn);
+    const struct {
+        const char *name;
+        int v;
+    } dims[] = {{"seq_len (T)", d->seq_len},
+                {"batch (B)", d->batch},
+                {"input_size (I)", d->input_size},
+                {"hidden_size (H)", d->hidden_size}};
+    for (size_t k = 0; k < 4; k++)
+        if (dims[k].v <= 0)
+            return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: %s must be positive, got %d", fn,
+                              dims[k].name, dims[k].v);
+    if (d->activation != RECUR_ACT_TANH && d->activation != RECUR_ACT_RELU)
+        return recur_fail(RECUR_ERR_UNSUPPORTED,
+                          "%s: activation %d is not supported by the LSTM (use RECUR_ACT_TANH "
+                          "or RECUR_ACT_RELU)",
+                          fn, (int)d->activation);
+    s->T = d->seq_len, s->B = d->batch, s->I = d->input_size, s->H = d->hidden_size;
+    s->G = 4 * s->H;
+    s->relu = d->activation == RECUR_ACT_RELU;
+    size_t T = (size_t)s->T, B = (size_t)s->B, I = (size_t)s->I, H = (size_t)s->H;
+    size_t TB, TB1, G = 4 * H, ws = 0, scratch = 0, unused = 0;
+    int ok = recur_mul(T, B, &TB) && recur_mul(T + 1, B, &TB1);
+    /* the caller's arrays (x, y, W, U) must be addressable too */
+    ok = ok && add_floats(&unused, TB, I) && add_floats(&unused, TB, H) &&
+         add_floats(&unused, I, G) && add_floats(&unused, H, G);
+    s->gates = ws, ok = ok && add_floats(&ws, TB, G);
+    s->hs = ws, ok = ok && add_floats(&ws, TB1, H);
+    s->cs = ws, ok = ok && add_floats(&ws, TB1, H);
+    s->dh = ws, ok = ok && add_floats(&ws, B, H);
+    s->dc = ws, ok = ok && add_floats(&ws, B, H);
+    ok = ok && add_floats(&scratch, TB, G) && add_floats(&scratch, B, H);
+    if (!ok)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                          "%s: sizes T=%d B=%d I=%d H=%d overflow the address space", fn,
+                          d->seq_len, d->batch, d->input_size, d->hidden_size);
+    s->ws_size = ws;
+    s->scratch_size = scratch;
+    return RECUR_OK;
+}
+
+size_t recur_lstm_workspace_size(const recur_lstm_desc *d) {
+    lstm_shape s;
+    return lstm_shape_init(d, &s, "recur_lstm_workspace_size") ? 0 : s.ws_size;
+}
+
+size_t recur_lstm_inference_scratch_size(const recur_lstm_desc *d) {
+    lstm_shape s;
+    return lstm_shape_init(d, &s, "recur_lstm_inference_scratch_size") ? 0 : s.scratch_size;
+}
+
+static recur_status need(const void *p, const char *fn, const char *name) {
+    return p ? RECUR_OK : recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn, name);
+}
+
+static recur_status check_workspace(const void *ws, const char *fn) {
+    if ((uintptr_t)ws % RECUR_ALIGN)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                          "%s: workspace %p is not 64-byte aligned", fn, ws);
+    return RECUR_OK;
+}
+
+/* dst[n] = src ? src : 0 */
+static void copy_or_zero(float *dst, const float *src, size_t n) {
+    if (src) memcpy(dst, src, n * sizeof(float));
+    else memset(dst, 0, n * sizeof(float));
+}
+
+recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const float *U,
+                                const float *b, const float *x, const float *h0, const float *c0,
+                                float *y, float *hT, float *cT, void *workspace) {
+    static const char fn[] = "recur_lstm_forward";
+    lstm_shape s;
+    recur_status st;
+    if ((st = lstm_shape_init(d, &s, fn)) || (st = need(W, fn, "W")) || (st = need(U, fn, "U")) ||
+        (st = need(b, fn, "b")) || (st = need(x, fn, "x")) || (st = need(y, fn, "y")) ||
+        (st = check_workspace(workspace, fn)))
+        return st;
+
+    const int64_t T = s.T, B = s.B, I = s.I, H = s.H, G = s.G;
+    const int train = workspace != NULL, relu = s.relu;
+    char *ws = workspace;
+    float *scratch = NULL, *z, *hs = NULL, *cs;
+    if (train) {
+        z = (float *)(ws + s.gates), hs = (float *)(ws + s.hs), cs = (float *)(ws + s.cs);
+    } else {
+        scratch = aligned_alloc(RECUR_ALIGN, s.scratch_size);
+        if (!scratch)
+            return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch",
+                              fn, s.scratch_size);
+        z = scratch;
+        cs = (float *)((char *)scratch + recur_round_up((size_t)(T * B * G) * sizeof(float)));
+    }
+    const lstm_postgemm_fwd_fn gate_fwd = recur_kernels()->lstm_fwd;
+    const int nt = recur_threads();
+
+    int err = recur_sgemm_par(nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, z, G);
+    if (!err) {
+#pragma omp parallel num_threads(nt < B ? nt : (int)B)
+        {
+            recur_omp_enter();
+            int64_t r0, r1;
+            recur_split(B, omp_get_num_threads(), omp_get_thread_num(), &r0, &r1);
+            const size_t nr = (size_t)(r1 - r0), rowsH = nr * (size_t)H;
+            float *c = cs + r0 * H; /* inference: the running cell state */
+            if (train) {
+                copy_or_zero(hs + r0 * H, h0 ? h0 + r0 * H : NULL, rowsH);
+                copy_or_zero(c, c0 ? c0 + r0 * H : NULL, rowsH);
+            } else {
+                copy_or_zero(c, c0 ? c0 + r0 * H : NULL, rowsH);
+            }
+            for (int64_t t = 0; t < T && nr > 0; t++) {
+                float *zt = z + (t * B + r0) * G;
+                const float *hp; /* h_{t-1} rows; NULL: zeros, nothing to add */
+                if (t == 0) hp = h0 ? h0 + r0 * H : NULL;
+                else hp = train ? hs + (t * B + r0) * H : y + ((t - 1) * B + r0) * H;
+                if (hp) {
+                    int e = recur_sgemm('N', 'N', (int64_t)nr, G, H, 1.0f, hp, H, U, G, 1.0f, zt, G);
+                    if (e) {
+#pragma omp atomic write
+                        err = e;
+                        break;
+                    }
+                }
+                float *yt = y + (t * B + r0) * H;
+                if (train) {
+                    float *hn = hs + ((t + 1) * B + r0) * H;
+                    gate_fwd(nr, (size_t)H, relu, zt, b, cs + (t * B + r0) * H,
+                             cs + ((t + 1) * B + r0) * H, hn);
+                    memcpy(yt, hn, rowsH * sizeof(float));
+                } else {
+                    gate_fwd(nr, (size_t)H, relu, zt, b, c, c, yt);
+                }
+            }
+            if (hT && nr) memcpy(hT + r0 * H, y + ((T - 1) * B + r0) * H, rowsH * sizeof(float));
+            if (cT && nr)
+                memcpy(cT + r0 * H, train ? cs + (T * B + r0) * H : c, rowsH * sizeof(float));
+        }
+    }
+    free(scratch);
+    return err ? recur_gemm_fail(err, fn) : RECUR_OK;
+}
+
+recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const float *U,
+                                 const float *b, const float *x, const float *h0, const float *c0,
+                                 const float *dy, const float *dhT, const float *dcT, float *dx,
+                                 float *dh0, float *dc0, float *dW, float *dU, float *db,
+                                 void *workspace) {
+    static const char fn[] = "recur_lstm_backward";
+    (void)h0, (void)c0; /* the training forward saved them in the workspace */
+    lstm_shape s;
+    recur_status st;
+    if ((st = lstm_shape_init(d, &s, fn)) || (st = need(W, fn, "W")) || (st = need(U, fn, "U")) ||
+        (st = need(b, fn, "b")) || (st = need(x, fn, "x")) || (st = need(dW, fn, "dW")) ||
+        (st = need(dU, fn, "dU")) || (st = need(db, fn, "db")) ||
+        (st = need(workspace, fn, "workspace")) || (st = check_workspace(workspace, fn)))
+        return st;
+
+    const int64_t T = s.T, B = s.B, I = s.I, H = s.H, G = s.G;
+    const int relu = s.relu;
+    char *ws = workspace;
+    float *dz = (float *)(ws + s.gates), *hs = (float *)(ws + s.hs), *cs = (float *)(ws + s.cs);
+    float *dh = (float *)(ws + s.dh), *dc = (float *)(ws + s.dc);
+    const lstm_postgemm_bwd_fn gate_bwd = recur_kernels()->lstm_bwd;
+    const int nt = recur_threads();
+    int err = 0;
+
+#pragma omp parallel num_threads(nt < B ? nt : (int)B)
+    {
+        recur_omp_enter();
+        int64_t r0, r1;
+        recur_split(B, omp_get_num_threads(), omp_get_thread_num(), &r0, &r1);
+        const size_t nr = (size_t)(r1 - r0), rowsH = nr * (size_t)H;
+        float *dhr = dh + r0 * H, *dcr = dc + r0 * H;
+        copy_or_zero(dhr, dhT ? dhT + r0 * H : NULL, rowsH);
+        copy_or_zero(dcr, dcT ? dcT + r0 * H : NULL, rowsH);
+        for (int64_t t = T - 1; t >= 0 && nr > 0; t--) {
+            float *gt = dz + (t * B + r0) * G;
+            gate_bwd(nr, (size_t)H, relu, gt, cs + ((t + 1) * B + r0) * H, cs + (t * B + r0) * H,
+                     dy ? dy + (t * B + r0) * H : NULL, dhr, dcr);
+            if (t > 0 || dh0) {
+                int e = recur_sgemm('N', 'T', (int64_t)nr, H, G, 1.0f, gt, G, U, G, 0.0f, dhr, H);
+                if (e) {
+#pragma omp atomic write
+                    err = e;
+                    break;
+                }
+            }
+        }
+        if (dh0 && nr) memcpy(dh0 + r0 * H, dhr, rowsH * sizeof(float));
+        if (dc0 && nr) memcpy(dc0 + r0 * H, dcr, rowsH * sizeof(float));
+    }
+    if (err) return recur_gemm_fail(err, fn);
+
+    const int64_t TB = T * B;
+    if ((err = recur_sgemm_par(nt, 'T', 'N', I, G, TB, 1.0f, x, I, dz, G, 0.0f, dW, G)) ||
+        (err = recur_sgemm_par(nt, 'T', 'N', H, G, TB, 1.0f, hs, H, dz, G, 0.0f, dU, G)) ||
+        (dx && (err = recur_sgemm_par(nt, 'N', 'T', TB, I, G, 1.0f, dz, G, W, G, 0.0f, dx, I))))
+        return recur_gemm_fail(err, fn);
+
+    /* db = column sums of dZ, columns split in 16-float blocks */
+    const int64_t blocks = (G + 15) / 16;
+#pragma omp parallel num_threads(nt < blocks ? nt : (int)blocks)
+    {
+        int64_t lo, hi;
+        recur_split(blocks, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        lo *= 16, hi = hi * 16 < G ? hi * 16 : G;
+        if (lo < hi) {
+            memcpy(db + lo, dz + lo, (size_t)(hi - lo) * sizeof(float));
+            for (int64_t r = 1; r < TB; r++) {
+                const float *row = dz + r * G;
+                for (int64_t j = lo; j < hi; j++) db[j] += row[j];
+            }
+        }
+    }
+    return RECUR_OK;
+}

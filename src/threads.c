@@ -1,0 +1,64 @@
+/* Thread count and the oneDNN GEMM wrappers. */
+#include <omp.h>
+#include <stdatomic.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "internal.h"
+
+static atomic_int requested_threads; /* 0: OpenMP's default */
+
+void recur_set_num_threads(int n) { atomic_store(&requested_threads, n > 0 ? n : 0); }
+
+int recur_threads(void) {
+    if (omp_in_parallel()) return 1;
+    int n = atomic_load(&requested_threads);
+    return n > 0 ? n : omp_get_max_threads();
+}
+
+int recur_get_num_threads(void) { return recur_threads(); }
+
+void recur_omp_enter(void) { omp_set_num_threads(1); }
+
+int recur_sgemm(char ta, char tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return 0;
+    return (int)dnnl_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+recur_status recur_gemm_fail(int dnnl_status, const char *what) {
+    return recur_fail(RECUR_ERR_BACKEND, "%s: dnnl_sgemm failed with oneDNN status %d", what,
+                      dnnl_status);
+}
+
+int recur_sgemm_par(int nt, char ta, char tb, int64_t M, int64_t N, int64_t K, float alpha,
+                    const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                    int64_t ldc) {
+    /* Split the larger output side; N chunks stay multiples of 16 floats so
+     * threads never share a cache line of C. */
+    int split_n = N > M;
+    int64_t units = split_n ? (N + 15) / 16 : M;
+    if (units < nt) nt = (int)units;
+    if (nt < 1) nt = 1;
+    int status = 0;
+#pragma omp parallel num_threads(nt)
+    {
+        recur_omp_enter();
+        int64_t lo, hi;
+        recur_split(units, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        int s;
+        if (split_n) {
+            lo *= 16, hi = hi * 16 < N ? hi * 16 : N;
+            s = recur_sgemm(ta, tb, M, hi - lo, K, alpha, A, lda, tb == 'N' ? B + lo : B + lo * ldb,
+                            ldb, beta, C + lo, ldc);
+        } else {
+            s = recur_sgemm(ta, tb, hi - lo, N, K, alpha, ta == 'N' ? A + lo * lda : A + lo, lda, B,
+                            ldb, beta, C + lo * ldc, ldc);
+        }
+        if (s) {
+#pragma omp atomic write
+            status = s;
+        }
+    }
+    return status;
+}

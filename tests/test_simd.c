@@ -1,0 +1,261 @@
+/* Every SIMD kernel set against the scalar reference, and the vector exp,
+ * sigmoid and tanh against double-precision libm. Built without oneDNN so the
+ * aarch64 cross build runs it under qemu for the NEON kernels. */
+#include <float.h>
+#include <string.h>
+
+#include "../simd/kernels.h"
+#include "testutil.h"
+
+/* Bounds asserted below; the measured values are printed and recorded in
+ * simd/README.md. */
+#define EXP_MAX_ULP 2.0
+#define SIGMOID_MAX_ULP 3.0
+#define TANH_MAX_ULP 4.0
+#define TANH_MAX_ABS 2.5e-7
+
+static const simd_kernels *sets[4];
+static int nsets;
+
+static void find_sets(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        sets[nsets++] = &simd_kernels_avx2;
+    if (__builtin_cpu_supports("avx512f")) sets[nsets++] = &simd_kernels_avx512;
+#elif defined(__aarch64__)
+    sets[nsets++] = &simd_kernels_neon;
+#endif
+}
+
+/* distance in units in the last place of float at the reference's magnitude */
+static double ulp_err(float got, double want) {
+    if (want == 0.0) return got == 0.0f ? 0.0 : fabs(got) / FLT_TRUE_MIN;
+    int e;
+    frexp(want, &e);
+    double ulp = ldexp(1.0, e - 24);
+    if (ulp < FLT_TRUE_MIN) ulp = FLT_TRUE_MIN;
+    return fabs((double)got - want) / ulp;
+}
+
+static double ref_exp(double x) { return exp(x); }
+static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double ref_tanh(double x) { return tanh(x); }
+
+typedef struct {
+    double max_ulp, max_abs, worst_x;
+} err_stats;
+
+/* fn over a dense sweep of [lo, hi] plus tails and special points; results
+ * below FLT_MIN are compared in absolute terms (denormal flushing is allowed) */
+static err_stats sweep(f32_unary_fn fn, double (*ref)(double), double lo, double hi) {
+    enum { N = 1 << 20 };
+    static float x[N + 7], y[N + 7];
+    size_t n = 0;
+    for (size_t k = 0; k < N; k++) x[n++] = (float)(lo + (hi - lo) * (double)k / (N - 1));
+    const float extra[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 0.39999998f, 0.4f, 0.40000004f};
+    for (size_t k = 0; k < 7; k++) x[n++] = extra[k];
+    fn(n, x, y);
+    err_stats s = {0, 0, 0};
+    for (size_t k = 0; k < n; k++) {
+        double want = ref(x[k]);
+        if (fabs(want) < FLT_MIN) {
+            if (fabs(y[k] - want) > 2 * FLT_MIN) s.max_ulp = INFINITY, s.worst_x = x[k];
+            continue;
+        }
+        double u = ulp_err(y[k], want), a = fabs((double)y[k] - want);
+        if (u > s.max_ulp || u != u) s.max_ulp = u, s.worst_x = x[k];
+        if (a > s.max_abs) s.max_abs = a;
+    }
+    return s;
+}
+
+static void test_vmath_accuracy(void) {
+    for (int k = 0; k < nsets; k++) {
+        err_stats e = sweep(sets[k]->vexp, ref_exp, -87.0, 88.0);
+        err_stats s = sweep(sets[k]->vsigmoid, ref_sigmoid, -30.0, 30.0);
+        err_stats t = sweep(sets[k]->vtanh, ref_tanh, -10.0, 10.0);
+        err_stats t2 = sweep(sets[k]->vtanh, ref_tanh, -0.6, 0.6);
+        if (t2.max_ulp > t.max_ulp) t = t2;
+        printf("\n  %-6s exp %.2f ulp, sigmoid %.2f ulp (abs %.2g), tanh %.2f ulp (abs %.2g, "
+               "worst at x=%.8g)",
+               sets[k]->name, e.max_ulp, s.max_ulp, s.max_abs, t.max_ulp, t.max_abs, t.worst_x);
+        CU_ASSERT(e.max_ulp <= EXP_MAX_ULP);
+        CU_ASSERT(s.max_ulp <= SIGMOID_MAX_ULP);
+        CU_ASSERT(t.max_ulp <= TANH_MAX_ULP);
+        CU_ASSERT(t.max_abs <= TANH_MAX_ABS);
+    }
+}
+
+static void test_vmath_special_values(void) {
+    const float x[] = {NAN, INFINITY, -INFINITY, 1000.0f, -1000.0f, 88.5f, -88.5f, -100.0f, 0.0f};
+    const size_t n = sizeof x / sizeof *x;
+    for (int k = 0; k < nsets; k++) {
+        float e[16], s[16], t[16];
+        sets[k]->vexp(n, x, e);
+        sets[k]->vsigmoid(n, x, s);
+        sets[k]->vtanh(n, x, t);
+        CU_ASSERT(isnan(e[0]) && isnan(s[0]) && isnan(t[0]));
+        CU_ASSERT(t[1] == 1.0f && t[2] == -1.0f && t[3] == 1.0f && t[4] == -1.0f);
+        CU_ASSERT(s[1] == 1.0f && s[2] >= 0.0f && s[2] < 1e-37f && s[3] == 1.0f);
+        CU_ASSERT(s[4] >= 0.0f && s[4] < 1e-37f);
+        CU_ASSERT(isfinite(e[1]) && e[1] > 1e38f && e[2] >= 0.0f && e[2] < 1e-37f);
+        CU_ASSERT(e[7] >= 0.0f && e[7] < 1e-37f);
+        CU_ASSERT(e[8] == 1.0f && s[8] == 0.5f && t[8] == 0.0f);
+    }
+}
+
+/* A value mix that exercises saturation and the ReLU kink. */
+static void fill_mixed(test_rng *r, float *p, size_t n) {
+    for (size_t k = 0; k < n; k++) {
+        switch (rng_next(r) % 8) {
+        case 0: p[k] = 0.0f; break;
+        case 1: p[k] = (float)rng_uniform(r, -60, 60); break;
+        case 2: p[k] = (rng_next(r) & 1) ? 1e4f : -1e4f; break;
+        default: p[k] = (float)rng_uniform(r, -3, 3);
+        }
+    }
+}
+
+#define GUARD 19
+#define SENTINEL 12345.0f
+
+static float *alloc_guarded(size_t n) {
+    float *p = malloc((n + GUARD) * sizeof(float));
+    for (size_t k = n; k < n + GUARD; k++) p[k] = SENTINEL;
+    return p;
+}
+
+static int guard_intact(const float *p, size_t n) {
+    for (size_t k = n; k < n + GUARD; k++)
+        if (p[k] != SENTINEL) return 0;
+    return 1;
+}
+
+static int close_enough(const float *a, const float *b, size_t n, double tol) {
+    for (size_t k = 0; k < n; k++) {
+        double d = fabs((double)a[k] - b[k]);
+        if (!(d <= tol * (1.0 + fabs((double)b[k])))) {
+            printf("\n    index %zu: %.9g vs scalar %.9g", k, a[k], b[k]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static const size_t hidden_sizes[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100, 128};
+#define NH (sizeof hidden_sizes / sizeof *hidden_sizes)
+#define KERNEL_TOL 4e-6
+
+static void test_lstm_fwd_matches_scalar(void) {
+    test_rng r = {42};
+    for (int k = 0; k < nsets; k++)
+        for (size_t hi = 0; hi < NH; hi++)
+            for (int relu = 0; relu < 2; relu++) {
+                const size_t H = hidden_sizes[hi], rows = 1 + hi % 3, G = 4 * H, RH = rows * H;
+                float *z = alloc_guarded(rows * G), *zr = alloc_guarded(rows * G);
+                float *b = alloc_guarded(G), *cp = alloc_guarded(RH);
+                float *c = alloc_guarded(RH), *cr = alloc_guarded(RH);
+                float *h = alloc_guarded(RH), *hr = alloc_guarded(RH);
+                fill_mixed(&r, z, rows * G);
+                fill_mixed(&r, b, G);
+                fill_mixed(&r, cp, RH);
+                memcpy(zr, z, rows * G * sizeof(float));
+                lstm_postgemm_fwd__scalar(rows, H, relu, zr, b, cp, cr, hr);
+                sets[k]->lstm_fwd(rows, H, relu, z, b, cp, c, h);
+                CU_ASSERT(close_enough(z, zr, rows * G, KERNEL_TOL));
+                CU_ASSERT(close_enough(c, cr, RH, KERNEL_TOL));
+                CU_ASSERT(close_enough(h, hr, RH, KERNEL_TOL));
+                CU_ASSERT(guard_intact(z, rows * G) && guard_intact(c, RH) &&
+                          guard_intact(h, RH));
+                /* c may alias c_prev (the inference path updates it in place) */
+                memcpy(z, zr, rows * G * sizeof(float));
+                fill_mixed(&r, z, rows * G);
+                memcpy(zr, z, rows * G * sizeof(float));
+                memcpy(c, cp, RH * sizeof(float));
+                lstm_postgemm_fwd__scalar(rows, H, relu, zr, b, cp, cr, hr);
+                sets[k]->lstm_fwd(rows, H, relu, z, b, c, c, h);
+                CU_ASSERT(close_enough(c, cr, RH, KERNEL_TOL));
+                CU_ASSERT(close_enough(h, hr, RH, KERNEL_TOL));
+                free(z), free(zr), free(b), free(cp), free(c), free(cr), free(h), free(hr);
+            }
+}
+
+static void test_lstm_bwd_matches_scalar(void) {
+    test_rng r = {7};
+    for (int k = 0; k < nsets; k++)
+        for (size_t hi = 0; hi < NH; hi++)
+            for (int mode = 0; mode < 4; mode++) {
+                const int relu = mode & 1, with_dy = mode >> 1;
+                const size_t H = hidden_sizes[hi], rows = 1 + (hi + 1) % 3, G = 4 * H;
+                const size_t RH = rows * H;
+                float *g = alloc_guarded(rows * G), *gr = alloc_guarded(rows * G);
+                float *c = alloc_guarded(RH), *cp = alloc_guarded(RH), *dy = alloc_guarded(RH);
+                float *dh = alloc_guarded(RH), *dc = alloc_guarded(RH), *dcr = alloc_guarded(RH);
+                /* gates as a forward leaves them: i, f, o in [0, 1], g = act(.) */
+                float *b0 = calloc(G, sizeof(float));
+                fill_mixed(&r, g, rows * G);
+                fill_mixed(&r, cp, RH);
+                float *cn = alloc_guarded(RH), *hn = alloc_guarded(RH);
+                lstm_postgemm_fwd__scalar(rows, H, relu, g, b0, cp, cn, hn);
+                /* exact zeros in c and g hit the ReLU kink */
+                for (size_t q = 0; q < RH; q += 3) cn[q] = 0.0f;
+                memcpy(c, cn, RH * sizeof(float));
+                fill_uniform(&r, dy, RH, -2, 2);
+                fill_uniform(&r, dh, RH, -2, 2);
+                fill_uniform(&r, dc, RH, -2, 2);
+                memcpy(gr, g, rows * G * sizeof(float));
+                memcpy(dcr, dc, RH * sizeof(float));
+                const float *dyp = with_dy ? dy : NULL;
+                lstm_postgemm_bwd__scalar(rows, H, relu, gr, c, cp, dyp, dh, dcr);
+                sets[k]->lstm_bwd(rows, H, relu, g, c, cp, dyp, dh, dc);
+                CU_ASSERT(close_enough(g, gr, rows * G, KERNEL_TOL));
+                CU_ASSERT(close_enough(dc, dcr, RH, KERNEL_TOL));
+                CU_ASSERT(guard_intact(g, rows * G) && guard_intact(dc, RH));
+                free(g), free(gr), free(c), free(cp), free(dy), free(dh), free(dc), free(dcr);
+                free(b0), free(cn), free(hn);
+            }
+}
+
+/* The scalar reference itself against the equations, in double. */
+static void test_scalar_reference_equations(void) {
+    test_rng r = {3};
+    const size_t H = 5, G = 20;
+    for (int relu = 0; relu < 2; relu++) {
+        float z[20], b[20], cp[5], c[5], h[5];
+        fill_uniform(&r, z, G, -3, 3);
+        fill_uniform(&r, b, G, -1, 1);
+        fill_uniform(&r, cp, H, -2, 2);
+        float z0[20];
+        memcpy(z0, z, sizeof z);
+        lstm_postgemm_fwd__scalar(1, H, relu, z, b, cp, c, h);
+        for (size_t j = 0; j < H; j++) {
+            double i = 1 / (1 + exp(-(double)(z0[j] + b[j])));
+            double f = 1 / (1 + exp(-(double)(z0[H + j] + b[H + j])));
+            double gz = (double)z0[2 * H + j] + b[2 * H + j];
+            double g = relu ? fmax(gz, 0) : tanh(gz);
+            double o = 1 / (1 + exp(-(double)(z0[3 * H + j] + b[3 * H + j])));
+            double cn = f * cp[j] + i * g;
+            double hn = o * (relu ? fmax(cn, 0) : tanh(cn));
+            CU_ASSERT_DOUBLE_EQUAL(c[j], cn, 1e-5);
+            CU_ASSERT_DOUBLE_EQUAL(h[j], hn, 1e-5);
+            CU_ASSERT_DOUBLE_EQUAL(z[2 * H + j], g, 1e-5);
+        }
+    }
+}
+
+int main(void) {
+    find_sets();
+    if (CU_initialize_registry() != CUE_SUCCESS) return 2;
+    CU_pSuite s = CU_add_suite("simd", NULL, NULL);
+    if (!s) return 2;
+    printf("kernel sets tested against scalar:");
+    for (int k = 0; k < nsets; k++) printf(" %s", sets[k]->name);
+    printf("\n");
+    ADD_TEST(s, test_scalar_reference_equations);
+    ADD_TEST(s, test_vmath_accuracy);
+    ADD_TEST(s, test_vmath_special_values);
+    ADD_TEST(s, test_lstm_fwd_matches_scalar);
+    ADD_TEST(s, test_lstm_bwd_matches_scalar);
+    return test_main_run();
+}
