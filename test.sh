@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test command: installs missing Debian packages, builds Release, and runs
+# every test through ctest (CUnit suites, the installed-package consumers, the
+# NEON kernels under qemu-aarch64). Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/install-deps.sh build test cross
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release
+cmake --build build/release -j"$(nproc)"
+cd build/release
+RECUR_REQUIRE_NEON=1 ctest --output-on-failure
