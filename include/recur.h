@@ -8,6 +8,8 @@
 #define RECUR_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "recur_version.h"
 
@@ -123,6 +125,159 @@ RECUR_API recur_status recur_lstm_backward(const recur_lstm_desc *d, const float
                                            const float *dhT, const float *dcT, float *dx,
                                            float *dh0, float *dc0, float *dW, float *dU,
                                            float *db, void *workspace);
+
+/* ---- The Sequential model -------------------------------------------------- *
+ *
+ * Keras's Sequential, in C. Samples are [T][F] floats, batch-major at the API
+ * ([N][T][F], as Keras takes them). Build it layer by layer, compile, fit:
+ *
+ *   recur_model *m;
+ *   recur_model_create(&m, 28, 28, 42);                 T, F, seed
+ *   recur_model_add_lstm(m, 128, RECUR_ACT_RELU, 1);    return_sequences
+ *   recur_model_add_dropout(m, 0.2f);
+ *   recur_model_add_dense(m, 10, RECUR_ACT_SOFTMAX);
+ *   recur_optimizer adam = recur_adam(1e-3f);
+ *   recur_model_compile(m, &adam, RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY);
+ *   recur_model_fit(m, x, y, n, &options);
+ *
+ * Initialisation follows Keras and is seeded: glorot_uniform kernels (the
+ * fused LSTM kernel counts fan_out = 4*units), orthogonal recurrent kernels,
+ * zero biases with the LSTM forget-gate bias 1. Parameters, gradients and
+ * optimizer state live in flat buffers; a training step allocates nothing.
+ * A model is used by one thread at a time; separate models are independent. */
+typedef struct recur_model recur_model;
+
+RECUR_API recur_status recur_model_create(recur_model **out, int seq_len, int features,
+                                          uint64_t seed);
+RECUR_API void recur_model_destroy(recur_model *m); /* NULL accepted */
+
+/* Layers. An LSTM takes a sequence; Dense and Dropout take either (Dense on a
+ * sequence applies to every step, as Keras's Dense on rank-3 input). */
+RECUR_API recur_status recur_model_add_lstm(recur_model *m, int units, recur_act activation,
+                                            int return_sequences);
+RECUR_API recur_status recur_model_add_dense(recur_model *m, int units, recur_act activation);
+RECUR_API recur_status recur_model_add_dropout(recur_model *m, float rate);
+/* Layers from a comma-separated spec, e.g.
+ * "lstm:128:relu:seq,dropout:0.2,lstm:128:relu,dense:10:softmax". Layer kinds:
+ * lstm:UNITS[:tanh|relu][:seq], dense:UNITS[:linear|relu|tanh|sigmoid|softmax],
+ * dropout:RATE. A bad spec adds nothing and the message names the item. */
+RECUR_API recur_status recur_model_add_layers(recur_model *m, const char *spec);
+
+typedef enum { RECUR_OPTIMIZER_ADAM, RECUR_OPTIMIZER_SGD } recur_optimizer_kind;
+typedef struct recur_optimizer {
+    recur_optimizer_kind kind;
+    float learning_rate;
+    float decay;                   /* lr / (1 + decay * iterations), Keras's legacy decay */
+    float beta_1, beta_2, epsilon; /* Adam */
+    float momentum;                /* SGD */
+    int nesterov;                  /* SGD */
+} recur_optimizer;
+/* Keras's legacy Adam: beta_1 0.9, beta_2 0.999, epsilon 1e-7, decay 0. */
+RECUR_API recur_optimizer recur_adam(float learning_rate);
+RECUR_API recur_optimizer recur_sgd(float learning_rate, float momentum);
+
+typedef enum {
+    RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, /* y: [N] class indices as floats */
+    RECUR_LOSS_MSE                              /* y: [N][outputs] targets */
+} recur_loss;
+
+/* Allocates parameters and optimizer state and initialises the weights. The
+ * last layer must give one vector per sample; sparse categorical
+ * cross-entropy needs a Dense softmax last (the two are fused for stability). */
+RECUR_API recur_status recur_model_compile(recur_model *m, const recur_optimizer *opt,
+                                           recur_loss loss);
+
+typedef struct recur_epoch_logs {
+    int epoch;         /* 0-based */
+    float loss;        /* mean over the epoch's training samples (with dropout) */
+    float accuracy;    /* NaN for MSE */
+    float val_loss;    /* NaN without validation data */
+    float val_accuracy;
+    double seconds;    /* wall time of the epoch, validation included */
+} recur_epoch_logs;
+
+/* Called after each epoch; a non-zero return stops training. */
+typedef int (*recur_epoch_callback)(void *user, const recur_epoch_logs *logs);
+
+typedef struct recur_fit_options {
+    int epochs;             /* default 1 */
+    int batch_size;         /* default 32; the last batch of an epoch may be smaller */
+    int shuffle;            /* default 1: reshuffle the training samples every epoch */
+    float validation_split; /* the LAST fraction of x/y, taken before shuffling */
+    const float *val_x, *val_y; /* validation data (overrides validation_split) */
+    size_t val_n;
+    int verbose;            /* 0 silent, 1 progress bar, 2 one line per epoch */
+    FILE *progress;         /* where verbose output goes; recur writes nothing without it */
+    recur_epoch_callback on_epoch_end;
+    void *user;
+} recur_fit_options;
+RECUR_API recur_fit_options recur_fit_defaults(void);
+
+RECUR_API recur_status recur_model_fit(recur_model *m, const float *x, const float *y, size_t n,
+                                       const recur_fit_options *options);
+/* The epochs of the last fit, in order; valid until the next fit or destroy. */
+RECUR_API int recur_model_history(const recur_model *m, const recur_epoch_logs **epochs);
+
+/* Loss and accuracy (NaN for MSE) over n samples, in inference mode. */
+RECUR_API recur_status recur_model_evaluate(recur_model *m, const float *x, const float *y,
+                                            size_t n, int batch_size, float *loss,
+                                            float *accuracy);
+/* out [n][recur_model_output_size(m)]: probabilities for a softmax model. */
+RECUR_API recur_status recur_model_predict(recur_model *m, const float *x, size_t n,
+                                           int batch_size, float *out);
+RECUR_API int recur_model_output_size(const recur_model *m);
+RECUR_API size_t recur_model_param_count(const recur_model *m);
+/* Keras's model.summary() table into buf (snprintf rules: returns the full
+ * length, writes at most size bytes including the terminating NUL). */
+RECUR_API size_t recur_model_summary(const recur_model *m, char *buf, size_t size);
+
+/* Model files: architecture, weights, optimizer state and training position,
+ * versioned, checksummed, replaced atomically. See README.md for the format. */
+RECUR_API recur_status recur_model_save(const recur_model *m, const char *path);
+RECUR_API recur_status recur_model_load(recur_model **out, const char *path);
+
+/* Keras's sparse_categorical_crossentropy on probabilities (clipped to
+ * [1e-7, 1-1e-7]), mean over n rows of `classes` values. */
+RECUR_API recur_status recur_sparse_categorical_crossentropy(const float *probs,
+                                                             const float *labels, size_t n,
+                                                             int classes, float *loss);
+
+/* ---- Data: IDX files (MNIST, Fashion-MNIST) ------------------------------ *
+ *
+ * IDX: bytes 0 0 <type> <rank>, then rank big-endian uint32 dims, then the
+ * elements, big-endian, row-major. Malformed files (bad magic or type, rank 0
+ * or above RECUR_IDX_MAX_RANK, a zero dimension, sizes that overflow or exceed
+ * 2^40 bytes, truncated data, trailing bytes, a corrupt gzip stream) give
+ * RECUR_ERR_FORMAT; files that cannot be opened or read give RECUR_ERR_IO. The
+ * message names the file. On failure *out is left zeroed. */
+typedef enum {
+    RECUR_IDX_U8 = 0x08, RECUR_IDX_I8 = 0x09, RECUR_IDX_I16 = 0x0B,
+    RECUR_IDX_I32 = 0x0C, RECUR_IDX_F32 = 0x0D, RECUR_IDX_F64 = 0x0E
+} recur_idx_type;
+#define RECUR_IDX_MAX_RANK 8
+typedef struct recur_idx {
+    recur_idx_type type;
+    int rank;
+    size_t dims[RECUR_IDX_MAX_RANK];
+    size_t count;  /* product of dims */
+    void *data;    /* count elements of `type`, converted to host byte order */
+} recur_idx;
+/* Reads an IDX file, plain or gzip-compressed (detected from the content, not the name). */
+RECUR_API recur_status recur_idx_read(const char *path, recur_idx *out);
+RECUR_API void recur_idx_free(recur_idx *idx); /* NULL and zeroed structs accepted */
+
+typedef struct recur_dataset {
+    size_t n;              /* samples */
+    int seq_len, features; /* each image: seq_len time steps (its rows) of `features` pixels (its columns) */
+    float *x;              /* [n][seq_len][features], pixels scaled to [0,1] (byte/255) */
+    float *y;              /* [n] class labels 0..9 as floats */
+} recur_dataset;
+/* Loads DIR/<prefix>-images-idx3-ubyte and DIR/<prefix>-labels-idx1-ubyte (each also tried with
+ * ".gz" appended when the plain name does not exist); prefix is "train" or "t10k".
+ * Images must be U8 of rank 3, labels U8 of rank 1 with values below 10, and
+ * their counts equal (else RECUR_ERR_FORMAT). On failure *out is left zeroed. */
+RECUR_API recur_status recur_mnist_load(const char *dir, const char *prefix, recur_dataset *out);
+RECUR_API void recur_dataset_free(recur_dataset *d); /* NULL accepted */
 
 #ifdef __cplusplus
 }

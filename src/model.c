@@ -1,0 +1,670 @@
+/* The Sequential model: layers, initialisation, forward/backward, fit,
+ * evaluate, predict. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "progress.h"
+
+/* ---- Building ---------------------------------------------------------- */
+
+recur_status recur_model_create(recur_model **out, int seq_len, int features, uint64_t seed) {
+    static const char fn[] = "recur_model_create";
+    if (!out) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: out is NULL", fn);
+    *out = NULL;
+    if (seq_len <= 0 || features <= 0)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                          "%s: seq_len and features must be positive, got %d and %d", fn, seq_len,
+                          features);
+    recur_model *m = calloc(1, sizeof *m);
+    if (!m) return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    m->T = seq_len, m->F = features, m->seed = seed;
+    m->shuffle_rng = rng_mix(seed ^ 0x53485546464C45ull); /* an independent stream */
+    *out = m;
+    return RECUR_OK;
+}
+
+static void free_batch_buffers(recur_model *m) {
+    for (int l = 0; l < m->nlayers; l++) {
+        layer *L = &m->layers[l];
+        free(L->out), free(L->dout), free(L->seq), free(L->pre), free(L->mask), free(L->ws);
+        L->out = L->dout = L->seq = L->pre = L->mask = NULL, L->ws = NULL;
+    }
+    free(m->x0), free(m->yb);
+    m->x0 = m->yb = NULL;
+    m->cap_batch = 0;
+}
+
+void recur_model_destroy(recur_model *m) {
+    if (!m) return;
+    free_batch_buffers(m);
+    free(m->layers), free(m->params), free(m->grads), free(m->m1), free(m->m2);
+    free(m->perm), free(m->history);
+    free(m);
+}
+
+static const char *act_name(recur_act a) {
+    switch (a) {
+    case RECUR_ACT_LINEAR: return "linear";
+    case RECUR_ACT_RELU: return "relu";
+    case RECUR_ACT_TANH: return "tanh";
+    case RECUR_ACT_SIGMOID: return "sigmoid";
+    case RECUR_ACT_SOFTMAX: return "softmax";
+    }
+    return NULL;
+}
+
+recur_status model_add(recur_model *m, const layer *proto, const char *fn) {
+    if (!m) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: model is NULL", fn);
+    if (m->compiled)
+        return recur_fail(RECUR_ERR_STATE, "%s: the model is compiled; add layers before compile",
+                          fn);
+    layer L = *proto;
+    const layer *prev = m->nlayers ? &m->layers[m->nlayers - 1] : NULL;
+    L.in_steps = prev ? prev->out_steps : m->T;
+    L.in_feat = prev ? prev->out_feat : m->F;
+    if (L.kind == LAYER_LSTM || L.kind == LAYER_DENSE) {
+        if (L.units <= 0 || L.units > (1 << 20))
+            return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                              "%s: units must be in [1, 1048576], got %d", fn, L.units);
+        if (!act_name(L.act))
+            return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: unknown activation %d", fn,
+                              (int)L.act);
+    }
+    size_t in = (size_t)L.in_feat, u = (size_t)L.units;
+    switch (L.kind) {
+    case LAYER_LSTM:
+        if (L.act != RECUR_ACT_TANH && L.act != RECUR_ACT_RELU)
+            return recur_fail(RECUR_ERR_UNSUPPORTED,
+                              "%s: an LSTM's activation must be tanh or relu, not %s", fn,
+                              act_name(L.act));
+        if (L.in_steps == 1 && prev)
+            return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                              "%s: an LSTM needs a sequence, but layer %d gives one vector per "
+                              "sample (set return_sequences on the LSTM before it)",
+                              fn, m->nlayers);
+        L.out_steps = L.return_sequences ? L.in_steps : 1;
+        L.out_feat = L.units;
+        L.nparams = 4 * u * (in + u + 1);
+        break;
+    case LAYER_DENSE:
+        L.out_steps = L.in_steps, L.out_feat = L.units;
+        L.nparams = u * (in + 1);
+        break;
+    case LAYER_DROPOUT:
+        if (!(L.rate >= 0.0f && L.rate < 1.0f))
+            return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                              "%s: dropout rate must be in [0, 1), got %g", fn, (double)L.rate);
+        L.out_steps = L.in_steps, L.out_feat = L.in_feat;
+        L.nparams = 0;
+        break;
+    default: return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: unknown layer kind", fn);
+    }
+    if (m->nlayers == m->cap_layers) {
+        int cap = m->cap_layers ? 2 * m->cap_layers : 8;
+        layer *grown = realloc(m->layers, (size_t)cap * sizeof *grown);
+        if (!grown) return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+        m->layers = grown, m->cap_layers = cap;
+    }
+    m->layers[m->nlayers++] = L;
+    return RECUR_OK;
+}
+
+recur_status recur_model_add_lstm(recur_model *m, int units, recur_act activation,
+                                  int return_sequences) {
+    layer L = {.kind = LAYER_LSTM, .units = units, .act = activation,
+               .return_sequences = return_sequences != 0};
+    return model_add(m, &L, "recur_model_add_lstm");
+}
+
+recur_status recur_model_add_dense(recur_model *m, int units, recur_act activation) {
+    layer L = {.kind = LAYER_DENSE, .units = units, .act = activation};
+    return model_add(m, &L, "recur_model_add_dense");
+}
+
+recur_status recur_model_add_dropout(recur_model *m, float rate) {
+    layer L = {.kind = LAYER_DROPOUT, .rate = rate};
+    return model_add(m, &L, "recur_model_add_dropout");
+}
+
+recur_optimizer recur_adam(float learning_rate) {
+    recur_optimizer o = {RECUR_OPTIMIZER_ADAM, learning_rate, 0.0f, 0.9f, 0.999f, 1e-7f, 0.0f, 0};
+    return o;
+}
+
+recur_optimizer recur_sgd(float learning_rate, float momentum) {
+    recur_optimizer o = {RECUR_OPTIMIZER_SGD, learning_rate, 0.0f, 0.9f, 0.999f, 1e-7f, momentum, 0};
+    return o;
+}
+
+int model_output_size(const recur_model *m) {
+    return m->nlayers ? m->layers[m->nlayers - 1].out_feat : m->F;
+}
+int recur_model_output_size(const recur_model *m) { return m ? model_output_size(m) : 0; }
+size_t recur_model_param_count(const recur_model *m) {
+    size_t n = 0;
+    for (int l = 0; m && l < m->nlayers; l++) n += m->layers[l].nparams;
+    return n;
+}
+
+/* ---- Initialisation (Keras's defaults) ---------------------------------- */
+
+static void glorot_uniform(float *w, size_t fan_in, size_t fan_out, uint64_t *rng) {
+    float limit = (float)sqrt(6.0 / (double)(fan_in + fan_out));
+    for (size_t k = 0; k < fan_in * fan_out; k++) w[k] = (2.0f * rng_float(rng) - 1.0f) * limit;
+}
+
+static double rng_normal(uint64_t *rng) {
+    double u1 = ((double)(rng_next(rng) >> 11) + 1.0) * 0x1p-53; /* (0, 1] */
+    double u2 = (double)(rng_next(rng) >> 11) * 0x1p-53;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* w [rows][cols] with orthonormal rows (rows <= cols), as Keras's Orthogonal:
+ * QR of a cols x rows normal matrix, Q's columns (signs fixed so R's diagonal
+ * is positive, which Gram-Schmidt gives by construction) become w's rows. */
+static int orthogonal(float *w, size_t rows, size_t cols, uint64_t *rng) {
+    double *q = malloc(rows * cols * sizeof(double)); /* q[r][.]: column r of Q, length cols */
+    if (!q) return 0;
+    for (size_t k = 0; k < rows * cols; k++) q[k] = rng_normal(rng);
+    for (size_t r = 0; r < rows; r++) {
+        double *v = q + r * cols;
+        for (int pass = 0; pass < 2; pass++) /* twice: full orthogonality in floating point */
+            for (size_t p = 0; p < r; p++) {
+                const double *e = q + p * cols;
+                double dot = 0;
+                for (size_t k = 0; k < cols; k++) dot += e[k] * v[k];
+                for (size_t k = 0; k < cols; k++) v[k] -= dot * e[k];
+            }
+        double norm = 0;
+        for (size_t k = 0; k < cols; k++) norm += v[k] * v[k];
+        norm = sqrt(norm);
+        for (size_t k = 0; k < cols; k++) v[k] /= norm;
+    }
+    for (size_t k = 0; k < rows * cols; k++) w[k] = (float)q[k];
+    free(q);
+    return 1;
+}
+
+static float *alloc_floats(size_t n) {
+    size_t bytes = recur_round_up((n ? n : 1) * sizeof(float));
+    float *p = aligned_alloc(RECUR_ALIGN, bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+recur_status recur_model_compile(recur_model *m, const recur_optimizer *opt, recur_loss loss) {
+    static const char fn[] = "recur_model_compile";
+    if (!m || !opt) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn, m ? "opt" : "m");
+    if (m->compiled) return recur_fail(RECUR_ERR_STATE, "%s: the model is already compiled", fn);
+    if (!m->nlayers) return recur_fail(RECUR_ERR_STATE, "%s: the model has no layers", fn);
+    const layer *last = &m->layers[m->nlayers - 1];
+    if (last->out_steps != 1)
+        return recur_fail(RECUR_ERR_UNSUPPORTED,
+                          "%s: the last layer returns a sequence; losses need one vector per "
+                          "sample (drop return_sequences on the last LSTM)",
+                          fn);
+    if (loss == RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
+        if (last->kind != LAYER_DENSE || last->act != RECUR_ACT_SOFTMAX || last->units < 2)
+            return recur_fail(RECUR_ERR_UNSUPPORTED,
+                              "%s: sparse categorical cross-entropy needs a Dense softmax layer "
+                              "with at least 2 units last",
+                              fn);
+    } else if (loss != RECUR_LOSS_MSE) {
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: unknown loss %d", fn, (int)loss);
+    }
+    if (opt->kind != RECUR_OPTIMIZER_ADAM && opt->kind != RECUR_OPTIMIZER_SGD)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: unknown optimizer %d", fn,
+                          (int)opt->kind);
+    if (!(opt->learning_rate > 0 && isfinite(opt->learning_rate)) ||
+        !(opt->decay >= 0 && isfinite(opt->decay)))
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                          "%s: learning_rate must be positive and decay non-negative, got %g and %g",
+                          fn, (double)opt->learning_rate, (double)opt->decay);
+    if (opt->kind == RECUR_OPTIMIZER_ADAM &&
+        !(opt->beta_1 >= 0 && opt->beta_1 < 1 && opt->beta_2 >= 0 && opt->beta_2 < 1 &&
+          opt->epsilon > 0))
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                          "%s: Adam needs beta_1, beta_2 in [0, 1) and epsilon > 0", fn);
+    if (opt->kind == RECUR_OPTIMIZER_SGD && !(opt->momentum >= 0 && opt->momentum < 1))
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: SGD momentum must be in [0, 1), got %g",
+                          fn, (double)opt->momentum);
+
+    size_t n = 0;
+    for (int l = 0; l < m->nlayers; l++) {
+        layer *L = &m->layers[l];
+        size_t in = (size_t)L->in_feat, u = (size_t)L->units;
+        L->w_off = n;
+        if (L->kind == LAYER_LSTM) L->u_off = n + in * 4 * u, L->b_off = L->u_off + u * 4 * u;
+        if (L->kind == LAYER_DENSE) L->b_off = n + in * u;
+        n += L->nparams;
+    }
+    m->params = alloc_floats(n), m->grads = alloc_floats(n);
+    m->m1 = alloc_floats(n), m->m2 = alloc_floats(n);
+    if (!m->params || !m->grads || !m->m1 || !m->m2) {
+        free(m->params), free(m->grads), free(m->m1), free(m->m2);
+        m->params = m->grads = m->m1 = m->m2 = NULL;
+        return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu parameters", fn, n);
+    }
+    uint64_t rng = m->seed;
+    for (int l = 0; l < m->nlayers; l++) {
+        layer *L = &m->layers[l];
+        size_t in = (size_t)L->in_feat, u = (size_t)L->units;
+        if (L->kind == LAYER_LSTM) {
+            glorot_uniform(m->params + L->w_off, in, 4 * u, &rng);
+            if (!orthogonal(m->params + L->u_off, u, 4 * u, &rng))
+                return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+            for (size_t j = 0; j < u; j++) m->params[L->b_off + u + j] = 1.0f; /* unit_forget_bias */
+        } else if (L->kind == LAYER_DENSE) {
+            glorot_uniform(m->params + L->w_off, in, u, &rng);
+        }
+    }
+    m->nparams = n;
+    m->opt = *opt;
+    m->loss = loss;
+    m->iterations = 0;
+    m->compiled = 1;
+    return RECUR_OK;
+}
+
+/* ---- Batch buffers ------------------------------------------------------ */
+
+recur_status model_ensure_batch(recur_model *m, int batch, const char *fn) {
+    if (batch <= m->cap_batch) return RECUR_OK;
+    free_batch_buffers(m);
+    size_t B = (size_t)batch;
+    int ok = (m->x0 = alloc_floats((size_t)m->T * B * m->F)) != NULL;
+    ok = ok && (m->yb = alloc_floats(B * (size_t)model_output_size(m))) != NULL;
+    for (int l = 0; ok && l < m->nlayers; l++) {
+        layer *L = &m->layers[l];
+        size_t outn = (size_t)L->out_steps * B * L->out_feat;
+        ok = (L->out = alloc_floats(outn)) && (L->dout = alloc_floats(outn));
+        if (ok && L->kind == LAYER_LSTM) {
+            recur_lstm_desc d = {L->in_steps, batch, L->in_feat, L->units, L->act};
+            size_t ws = recur_lstm_workspace_size(&d);
+            ok = ws && (L->ws = aligned_alloc(RECUR_ALIGN, recur_round_up(ws)));
+            if (ok && !L->return_sequences)
+                ok = (L->seq = alloc_floats((size_t)L->in_steps * B * L->units)) != NULL;
+        }
+        if (ok && L->kind == LAYER_DENSE && L->act == RECUR_ACT_SOFTMAX)
+            ok = (L->pre = alloc_floats(outn)) != NULL;
+        if (ok && L->kind == LAYER_DROPOUT) ok = (L->mask = alloc_floats(outn)) != NULL;
+    }
+    if (!ok) {
+        free_batch_buffers(m);
+        return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate buffers for batch %d", fn,
+                          batch);
+    }
+    m->cap_batch = batch;
+    return RECUR_OK;
+}
+
+/* x0 [T][B][F] <- samples idx[0..B) of x [N][T][F] (idx NULL: first..first+B) */
+static void gather(recur_model *m, const float *x, const float *y, const size_t *idx, size_t first,
+                   int B) {
+    const size_t T = (size_t)m->T, F = (size_t)m->F, C = (size_t)model_output_size(m);
+    const size_t ny = m->loss == RECUR_LOSS_MSE ? C : 1;
+    for (int b = 0; b < B; b++) {
+        size_t s = idx ? idx[b] : first + (size_t)b;
+        const float *src = x + s * T * F;
+        for (size_t t = 0; t < T; t++)
+            memcpy(m->x0 + (t * (size_t)B + (size_t)b) * F, src + t * F, F * sizeof(float));
+        if (y) memcpy(m->yb + (size_t)b * ny, y + s * ny, ny * sizeof(float));
+    }
+}
+
+/* ---- Forward and backward ---------------------------------------------- */
+
+static void dense_forward(const recur_model *m, layer *L, const float *in, int rows, int nt,
+                          int *err) {
+    const int64_t in_f = L->in_feat, u = L->units;
+    const float *W = m->params + L->w_off, *b = m->params + L->b_off;
+    float *z = L->act == RECUR_ACT_SOFTMAX ? L->pre : L->out;
+    int e = recur_sgemm_par(nt, 'N', 'N', rows, u, in_f, 1.0f, in, in_f, W, u, 0.0f, z, u);
+    if (e) {
+        *err = e;
+        return;
+    }
+    const simd_kernels *k = recur_kernels();
+    for (int64_t r = 0; r < rows; r++) {
+        float *zr = z + r * u, *o = L->out + r * u;
+        for (int64_t j = 0; j < u; j++) zr[j] += b[j];
+        switch (L->act) {
+        case RECUR_ACT_RELU:
+            for (int64_t j = 0; j < u; j++) o[j] = zr[j] > 0.0f ? zr[j] : 0.0f;
+            break;
+        case RECUR_ACT_TANH: k->vtanh((size_t)u, zr, o); break;
+        case RECUR_ACT_SIGMOID: k->vsigmoid((size_t)u, zr, o); break;
+        case RECUR_ACT_SOFTMAX: {
+            float mx = zr[0];
+            for (int64_t j = 1; j < u; j++) mx = zr[j] > mx ? zr[j] : mx;
+            double sum = 0;
+            for (int64_t j = 0; j < u; j++) sum += (o[j] = expf(zr[j] - mx));
+            float inv = (float)(1.0 / sum);
+            for (int64_t j = 0; j < u; j++) o[j] *= inv;
+            break;
+        }
+        default: break; /* linear: z is out */
+        }
+    }
+}
+
+/* Dropout's mask depends only on (seed, step, layer, element): the same for
+ * any thread count, and reproducible after a resume. */
+static void dropout_mask(const recur_model *m, layer *L, int l, size_t n, int nt) {
+    const uint64_t stream = rng_mix(m->seed ^ rng_mix(m->iterations * 0x9E3779B97F4A7C15ull + (uint64_t)l + 1));
+    const float keep = 1.0f / (1.0f - L->rate), rate = L->rate;
+#pragma omp parallel for num_threads(nt) schedule(static) if (n > 65536)
+    for (size_t k = 0; k < n; k++) {
+        float u = (float)(rng_mix(stream + k * 0xD1B54A32D192ED03ull) >> 40) * 0x1p-24f;
+        L->mask[k] = u >= rate ? keep : 0.0f;
+    }
+}
+
+/* Runs the layers on the batch in m->x0; returns the last output [B][C]. */
+static const float *forward(recur_model *m, int B, int training, recur_status *st) {
+    const int nt = recur_threads();
+    const float *in = m->x0;
+    int err = 0;
+    for (int l = 0; l < m->nlayers && !err; l++) {
+        layer *L = &m->layers[l];
+        L->in = in;
+        const size_t n_out = (size_t)L->out_steps * (size_t)B * L->out_feat;
+        switch (L->kind) {
+        case LAYER_LSTM: {
+            recur_lstm_desc d = {L->in_steps, B, L->in_feat, L->units, L->act};
+            const float *W = m->params + L->w_off, *U = m->params + L->u_off;
+            const float *b = m->params + L->b_off;
+            float *y = L->return_sequences ? L->out : L->seq;
+            /* the training forward with the layer's workspace gives inference's
+             * y too, without inference's temporary allocation */
+            recur_status s = recur_lstm_forward(&d, W, U, b, in, NULL, NULL, y,
+                                                L->return_sequences ? NULL : L->out, NULL, L->ws);
+            if (s) {
+                *st = s;
+                return NULL;
+            }
+            in = L->out;
+            break;
+        }
+        case LAYER_DENSE:
+            dense_forward(m, L, in, L->in_steps * B, nt, &err);
+            in = L->out;
+            break;
+        case LAYER_DROPOUT:
+            if (training && L->rate > 0.0f) {
+                dropout_mask(m, L, l, n_out, nt);
+                for (size_t k = 0; k < n_out; k++) L->out[k] = in[k] * L->mask[k];
+                in = L->out;
+            } /* else: identity, the input passes through */
+            break;
+        }
+    }
+    if (err) {
+        *st = recur_gemm_fail(err, "forward");
+        return NULL;
+    }
+    *st = RECUR_OK;
+    return in;
+}
+
+/* Layer by layer from the last; the last layer's dout holds dLoss/d(out) (or
+ * dLoss/d(logits) for the fused softmax + cross-entropy). */
+static recur_status backward(recur_model *m, int B) {
+    const int nt = recur_threads();
+    for (int l = m->nlayers - 1; l >= 0; l--) {
+        layer *L = &m->layers[l];
+        float *din = l > 0 ? m->layers[l - 1].dout : NULL;
+        float *g = m->grads;
+        switch (L->kind) {
+        case LAYER_LSTM: {
+            recur_lstm_desc d = {L->in_steps, B, L->in_feat, L->units, L->act};
+            const float *W = m->params + L->w_off, *U = m->params + L->u_off;
+            const float *b = m->params + L->b_off;
+            const float *dy = L->return_sequences ? L->dout : NULL;
+            const float *dhT = L->return_sequences ? NULL : L->dout;
+            recur_status s = recur_lstm_backward(&d, W, U, b, L->in, NULL, NULL, dy, dhT, NULL, din,
+                                                 NULL, NULL, g + L->w_off, g + L->u_off,
+                                                 g + L->b_off, L->ws);
+            if (s) return s;
+            break;
+        }
+        case LAYER_DENSE: {
+            const int64_t rows = (int64_t)L->in_steps * B, u = L->units, in_f = L->in_feat;
+            float *dz = L->dout;
+            const int fused = l == m->nlayers - 1 && L->act == RECUR_ACT_SOFTMAX &&
+                              m->loss == RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
+            for (int64_t r = 0; r < rows && !fused; r++) {
+                float *d = dz + r * u;
+                const float *o = L->out + r * u;
+                switch (L->act) {
+                case RECUR_ACT_RELU:
+                    for (int64_t j = 0; j < u; j++) d[j] = o[j] > 0.0f ? d[j] : 0.0f;
+                    break;
+                case RECUR_ACT_TANH:
+                    for (int64_t j = 0; j < u; j++) d[j] *= 1.0f - o[j] * o[j];
+                    break;
+                case RECUR_ACT_SIGMOID:
+                    for (int64_t j = 0; j < u; j++) d[j] *= o[j] * (1.0f - o[j]);
+                    break;
+                case RECUR_ACT_SOFTMAX: {
+                    double s = 0;
+                    for (int64_t j = 0; j < u; j++) s += (double)d[j] * o[j];
+                    for (int64_t j = 0; j < u; j++) d[j] = o[j] * (d[j] - (float)s);
+                    break;
+                }
+                default: break;
+                }
+            }
+            float *db = g + L->b_off;
+            memcpy(db, dz, (size_t)u * sizeof(float));
+            for (int64_t r = 1; r < rows; r++)
+                for (int64_t j = 0; j < u; j++) db[j] += dz[r * u + j];
+            int e = recur_sgemm_par(nt, 'T', 'N', in_f, u, rows, 1.0f, L->in, in_f, dz, u, 0.0f,
+                                    g + L->w_off, u);
+            if (!e && din)
+                e = recur_sgemm_par(nt, 'N', 'T', rows, in_f, u, 1.0f, dz, u,
+                                    m->params + L->w_off, u, 0.0f, din, in_f);
+            if (e) return recur_gemm_fail(e, "backward");
+            break;
+        }
+        case LAYER_DROPOUT:
+            if (din) {
+                const size_t n = (size_t)L->out_steps * (size_t)B * L->out_feat;
+                if (L->rate > 0.0f)
+                    for (size_t k = 0; k < n; k++) din[k] = L->dout[k] * L->mask[k];
+                else
+                    memcpy(din, L->dout, n * sizeof(float));
+            }
+            break;
+        }
+    }
+    return RECUR_OK;
+}
+
+/* ---- fit, evaluate, predict -------------------------------------------- */
+
+recur_fit_options recur_fit_defaults(void) {
+    recur_fit_options o;
+    memset(&o, 0, sizeof o);
+    o.epochs = 1, o.batch_size = 32, o.shuffle = 1;
+    return o;
+}
+
+static recur_status check_data(const recur_model *m, const float *x, const float *y, size_t n,
+                               const char *fn, const char *what) {
+    if (!x || !y)
+        return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s %s is NULL", fn, what, x ? "y" : "x");
+    if (n == 0) return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: %s has no samples", fn, what);
+    size_t elems;
+    if (!recur_mul(n, (size_t)m->T * (size_t)m->F, &elems) || elems > PTRDIFF_MAX / sizeof(float))
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: %s: %zu samples overflow", fn, what, n);
+    if (m->loss == RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
+        const int C = model_output_size(m);
+        for (size_t k = 0; k < n; k++)
+            if (!(y[k] >= 0.0f && y[k] < (float)C && y[k] == floorf(y[k])))
+                return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                                  "%s: %s label y[%zu] = %g is not a class index in [0, %d)", fn,
+                                  what, k, (double)y[k], C);
+    }
+    return RECUR_OK;
+}
+
+/* Mean loss and accuracy over n samples, inference mode, in batches. */
+static recur_status evaluate(recur_model *m, const float *x, const float *y, size_t n, int batch,
+                             float *loss, float *acc) {
+    double total = 0;
+    long correct = 0;
+    for (size_t first = 0; first < n; first += (size_t)batch) {
+        int B = (int)(n - first < (size_t)batch ? n - first : (size_t)batch);
+        gather(m, x, y, NULL, first, B);
+        recur_status st;
+        const float *out = forward(m, B, 0, &st);
+        if (!out) return st;
+        int c = 0;
+        total += loss_forward_backward(m, out, m->yb, B, 0, &c);
+        correct += c;
+    }
+    *loss = (float)(total / (double)n);
+    *acc = m->loss == RECUR_LOSS_MSE ? NAN : (float)((double)correct / (double)n);
+    return RECUR_OK;
+}
+
+static recur_status check_ready(const recur_model *m, const char *fn) {
+    if (!m) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: model is NULL", fn);
+    if (!m->compiled)
+        return recur_fail(RECUR_ERR_STATE, "%s: the model is not compiled (call recur_model_compile)",
+                          fn);
+    return RECUR_OK;
+}
+
+recur_status recur_model_evaluate(recur_model *m, const float *x, const float *y, size_t n,
+                                  int batch_size, float *loss, float *accuracy) {
+    static const char fn[] = "recur_model_evaluate";
+    recur_status st;
+    if ((st = check_ready(m, fn)) || (st = check_data(m, x, y, n, fn, "data"))) return st;
+    if (!loss || !accuracy)
+        return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn, loss ? "accuracy" : "loss");
+    if (batch_size <= 0)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: batch_size must be positive, got %d", fn,
+                          batch_size);
+    if ((st = model_ensure_batch(m, batch_size, fn))) return st;
+    return evaluate(m, x, y, n, batch_size, loss, accuracy);
+}
+
+recur_status recur_model_predict(recur_model *m, const float *x, size_t n, int batch_size,
+                                 float *out) {
+    static const char fn[] = "recur_model_predict";
+    recur_status st;
+    if ((st = check_ready(m, fn))) return st;
+    if (!x || !out)
+        return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn, x ? "out" : "x");
+    if (n == 0) return RECUR_OK;
+    if (batch_size <= 0)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: batch_size must be positive, got %d", fn,
+                          batch_size);
+    if ((st = model_ensure_batch(m, batch_size, fn))) return st;
+    const size_t C = (size_t)model_output_size(m);
+    for (size_t first = 0; first < n; first += (size_t)batch_size) {
+        int B = (int)(n - first < (size_t)batch_size ? n - first : (size_t)batch_size);
+        gather(m, x, NULL, NULL, first, B);
+        const float *o = forward(m, B, 0, &st);
+        if (!o) return st;
+        memcpy(out + first * C, o, (size_t)B * C * sizeof(float));
+    }
+    return RECUR_OK;
+}
+
+int recur_model_history(const recur_model *m, const recur_epoch_logs **epochs) {
+    if (epochs) *epochs = m ? m->history : NULL;
+    return m ? m->history_n : 0;
+}
+
+recur_status recur_model_fit(recur_model *m, const float *x, const float *y, size_t n,
+                             const recur_fit_options *o) {
+    static const char fn[] = "recur_model_fit";
+    recur_status st;
+    if ((st = check_ready(m, fn))) return st;
+    if (!o) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: options is NULL", fn);
+    if (o->epochs < 0 || o->batch_size <= 0)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                          "%s: epochs must be >= 0 and batch_size > 0, got %d and %d", fn,
+                          o->epochs, o->batch_size);
+    if (!(o->validation_split >= 0.0f && o->validation_split < 1.0f))
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                          "%s: validation_split must be in [0, 1), got %g", fn,
+                          (double)o->validation_split);
+    if ((st = check_data(m, x, y, n, fn, "training data"))) return st;
+
+    /* validation: explicit data, else the last fraction before any shuffling */
+    const size_t ny = m->loss == RECUR_LOSS_MSE ? (size_t)model_output_size(m) : 1;
+    const float *vx = o->val_x, *vy = o->val_y;
+    size_t vn = o->val_n, ntrain = n;
+    if (vx || vy) {
+        if ((st = check_data(m, vx, vy, vn, fn, "validation data"))) return st;
+    } else if (o->validation_split > 0.0f) {
+        ntrain = (size_t)((double)n * (1.0 - (double)o->validation_split));
+        vn = n - ntrain;
+        if (ntrain == 0 || vn == 0)
+            return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                              "%s: validation_split %g of %zu samples leaves an empty part", fn,
+                              (double)o->validation_split, n);
+        vx = x + ntrain * (size_t)m->T * (size_t)m->F, vy = y + ntrain * ny;
+    }
+
+    if ((st = model_ensure_batch(m, o->batch_size, fn))) return st;
+    size_t *perm = realloc(m->perm, ntrain * sizeof *perm);
+    recur_epoch_logs *hist = realloc(m->history, ((size_t)o->epochs + 1) * sizeof *hist);
+    if (perm) m->perm = perm;
+    if (hist) m->history = hist;
+    if (!perm || !hist) return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    m->history_n = 0;
+
+    const int steps = (int)((ntrain + (size_t)o->batch_size - 1) / (size_t)o->batch_size);
+    progress bar;
+    progress_init(&bar, o->verbose ? o->progress : NULL, o->verbose, steps);
+    for (int epoch = 0; epoch < o->epochs; epoch++) {
+        double t0 = omp_get_wtime();
+        for (size_t k = 0; k < ntrain; k++) perm[k] = k;
+        if (o->shuffle)
+            for (size_t k = ntrain - 1; k > 0; k--) {
+                size_t j = (size_t)(rng_next(&m->shuffle_rng) % (k + 1));
+                size_t t = perm[k];
+                perm[k] = perm[j], perm[j] = t;
+            }
+        progress_epoch_begin(&bar, epoch, o->epochs);
+        double loss_sum = 0;
+        long correct = 0;
+        size_t seen = 0;
+        for (int s = 0; s < steps; s++) {
+            size_t first = (size_t)s * (size_t)o->batch_size;
+            int B = (int)(ntrain - first < (size_t)o->batch_size ? ntrain - first
+                                                                  : (size_t)o->batch_size);
+            gather(m, x, y, perm + first, 0, B);
+            const float *out = forward(m, B, 1, &st);
+            if (!out) return st;
+            int c = 0;
+            loss_sum += loss_forward_backward(m, out, m->yb, B, 1, &c);
+            correct += c;
+            seen += (size_t)B;
+            if ((st = backward(m, B))) return st;
+            optim_step(m);
+            progress_step(&bar, s + 1, loss_sum / (double)seen,
+                          m->loss == RECUR_LOSS_MSE ? NAN : (double)correct / (double)seen);
+        }
+        recur_epoch_logs logs = {epoch, (float)(loss_sum / (double)ntrain),
+                                 m->loss == RECUR_LOSS_MSE ? NAN
+                                                           : (float)((double)correct / (double)ntrain),
+                                 NAN, NAN, 0.0};
+        if (vx && (st = evaluate(m, vx, vy, vn, o->batch_size, &logs.val_loss, &logs.val_accuracy)))
+            return st;
+        logs.seconds = omp_get_wtime() - t0;
+        m->history[m->history_n++] = logs;
+        m->epochs_done++;
+        progress_epoch_end(&bar, &logs);
+        if (o->on_epoch_end && o->on_epoch_end(o->user, &logs)) break;
+    }
+    return RECUR_OK;
+}

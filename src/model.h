@@ -1,0 +1,85 @@
+/* The Sequential model's internals, shared by model.c, optim.c, model_io.c,
+ * spec.c and summary.c. */
+#ifndef RECUR_MODEL_H
+#define RECUR_MODEL_H
+
+#include "internal.h"
+
+typedef enum { LAYER_LSTM = 1, LAYER_DENSE = 2, LAYER_DROPOUT = 3 } layer_kind;
+
+typedef struct layer {
+    layer_kind kind;
+    int units;            /* LSTM, Dense */
+    recur_act act;        /* LSTM, Dense */
+    int return_sequences; /* LSTM */
+    float rate;           /* Dropout */
+
+    /* Per-sample shapes: steps is T for a sequence, 1 for a vector. */
+    int in_steps, in_feat, out_steps, out_feat;
+    size_t w_off, u_off, b_off, nparams; /* into the flat parameter buffer */
+
+    /* Batch buffers, sized for the model's batch capacity; rows are
+     * time-major ([steps][B][feat]) for sequences. */
+    const float *in; /* the input seen by the last forward */
+    float *out;      /* output; Dropout at inference and non-seq LSTM point elsewhere */
+    float *dout;     /* dLoss/d(out) */
+    float *seq;      /* LSTM: all steps' h when only h_T is returned */
+    float *pre;      /* Dense softmax: the logits */
+    float *mask;     /* Dropout: 0 or 1/(1-rate) */
+    void *ws;        /* LSTM workspace */
+} layer;
+
+/* splitmix64: one 64-bit state, cheap, and trivially saved in checkpoints */
+static inline uint64_t rng_mix(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static inline uint64_t rng_next(uint64_t *s) { return rng_mix(*s += 0x9E3779B97F4A7C15ull); }
+/* uniform in [0, 1) with 24 random bits: exactly representable as float */
+static inline float rng_float(uint64_t *s) { return (float)(rng_next(s) >> 40) * 0x1p-24f; }
+
+struct recur_model {
+    int T, F; /* input: T steps of F features */
+    uint64_t seed;
+    int nlayers, cap_layers;
+    layer *layers;
+
+    /* compile */
+    int compiled;
+    recur_optimizer opt;
+    recur_loss loss;
+    size_t nparams;
+    float *params, *grads, *m1, *m2; /* flat, 64-byte aligned; m1/m2: Adam moments, SGD velocity */
+    uint64_t iterations;             /* optimizer steps taken */
+
+    /* training position, saved with the model */
+    uint64_t shuffle_rng; /* state of the shuffle generator */
+    uint64_t epochs_done;
+
+    /* batch buffers */
+    int cap_batch;
+    float *x0;     /* [T][B][F] the batch, time-major */
+    float *yb;     /* [B][outputs] or [B] labels */
+    size_t *perm;  /* training order */
+    size_t perm_n;
+
+    recur_epoch_logs *history;
+    int history_n;
+};
+
+/* model.c */
+recur_status model_ensure_batch(recur_model *m, int batch, const char *fn);
+int model_output_size(const recur_model *m);
+/* Adds one layer (validated), used by the public add functions and the loader. */
+recur_status model_add(recur_model *m, const layer *proto, const char *fn);
+
+/* optim.c: one optimizer step over the flat buffers */
+void optim_step(recur_model *m);
+/* loss over a batch and dLoss/d(output) into the last layer's dout; for the
+ * fused softmax + cross-entropy, dLoss/d(logits). Returns the batch's summed
+ * loss; *correct counts right answers (classification). */
+double loss_forward_backward(recur_model *m, const float *out, const float *y, int B,
+                             int want_grad, int *correct);
+
+#endif /* RECUR_MODEL_H */

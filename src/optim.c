@@ -1,0 +1,113 @@
+/* Losses and optimizers over the model's flat buffers. */
+#include <math.h>
+#include <omp.h>
+
+#include "model.h"
+
+/* Keras's legacy Adam and SGD, with the legacy decay lr / (1 + decay * t):
+ *   Adam: t = iterations + 1; lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t)
+ *         m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr_t m / (sqrt(v) + eps)
+ *   SGD:  v = mu v - lr g;  p += v   (Nesterov: p += mu v - lr g) */
+void optim_step(recur_model *m) {
+    const recur_optimizer *o = &m->opt;
+    const double lr = (double)o->learning_rate / (1.0 + (double)o->decay * (double)m->iterations);
+    float *p = m->params, *m1 = m->m1, *m2 = m->m2;
+    const float *g = m->grads;
+    const long n = (long)m->nparams;
+    const int nt = recur_threads();
+    if (o->kind == RECUR_OPTIMIZER_ADAM) {
+        const double t = (double)(m->iterations + 1);
+        const float lr_t = (float)(lr * sqrt(1.0 - pow(o->beta_2, t)) / (1.0 - pow(o->beta_1, t)));
+        const float b1 = o->beta_1, b2 = o->beta_2, eps = o->epsilon;
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (n > 32768)
+        for (long k = 0; k < n; k++) {
+            m1[k] = b1 * m1[k] + (1.0f - b1) * g[k];
+            m2[k] = b2 * m2[k] + (1.0f - b2) * g[k] * g[k];
+            p[k] -= lr_t * m1[k] / (sqrtf(m2[k]) + eps);
+        }
+    } else {
+        const float mu = o->momentum, lrf = (float)lr;
+        const int nesterov = o->nesterov;
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (n > 32768)
+        for (long k = 0; k < n; k++) {
+            m1[k] = mu * m1[k] - lrf * g[k];
+            p[k] += nesterov ? mu * m1[k] - lrf * g[k] : m1[k];
+        }
+    }
+    m->iterations++;
+}
+
+static int argmax(const float *v, int n) {
+    int best = 0;
+    for (int j = 1; j < n; j++)
+        if (v[j] > v[best]) best = j;
+    return best;
+}
+
+double loss_forward_backward(recur_model *m, const float *out, const float *y, int B,
+                             int want_grad, int *correct) {
+    layer *last = &m->layers[m->nlayers - 1];
+    const int C = last->out_feat;
+    float *d = last->dout;
+    double total = 0;
+    *correct = 0;
+    if (m->loss == RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
+        /* from the logits: -log softmax(z)_y = logsumexp(z) - z_y; the
+         * gradient w.r.t. the logits is (p - onehot(y)) / B */
+        for (int b = 0; b < B; b++) {
+            const float *z = last->pre + (size_t)b * C, *p = out + (size_t)b * C;
+            const int label = (int)y[b];
+            float mx = z[0];
+            for (int j = 1; j < C; j++) mx = z[j] > mx ? z[j] : mx;
+            double sum = 0;
+            for (int j = 0; j < C; j++) sum += exp((double)z[j] - mx);
+            total += (double)mx + log(sum) - (double)z[label];
+            *correct += argmax(p, C) == label;
+            if (want_grad) {
+                float *db = d + (size_t)b * C;
+                for (int j = 0; j < C; j++) db[j] = (p[j] - (j == label ? 1.0f : 0.0f)) / (float)B;
+            }
+        }
+    } else {
+        /* mean over the outputs, summed over the batch here, averaged by the caller */
+        const float scale = 2.0f / ((float)B * (float)C);
+        for (int b = 0; b < B; b++) {
+            double row = 0;
+            for (int j = 0; j < C; j++) {
+                size_t k = (size_t)b * C + (size_t)j;
+                float e = out[k] - y[k];
+                row += (double)e * e;
+                if (want_grad) d[k] = scale * e;
+            }
+            total += row / C;
+        }
+    }
+    return total;
+}
+
+recur_status recur_sparse_categorical_crossentropy(const float *probs, const float *labels,
+                                                   size_t n, int classes, float *loss) {
+    static const char fn[] = "recur_sparse_categorical_crossentropy";
+    if (!probs || !labels || !loss)
+        return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn,
+                          !probs ? "probs" : !labels ? "labels" : "loss");
+    if (n == 0 || classes < 1)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: need n > 0 and classes > 0", fn);
+    /* Keras on probabilities: clip to [eps, 1-eps], take logs, and treat them
+     * as logits (which renormalises each row) */
+    const double eps = 1e-7;
+    double total = 0;
+    for (size_t r = 0; r < n; r++) {
+        float l = labels[r];
+        if (!(l >= 0.0f && l < (float)classes && l == floorf(l)))
+            return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                              "%s: labels[%zu] = %g is not a class index in [0, %d)", fn, r,
+                              (double)l, classes);
+        const float *p = probs + r * (size_t)classes;
+        double sum = 0;
+        for (int j = 0; j < classes; j++) sum += fmin(fmax(p[j], eps), 1.0 - eps);
+        total += log(sum) - log(fmin(fmax(p[(int)l], eps), 1.0 - eps));
+    }
+    *loss = (float)(total / (double)n);
+    return RECUR_OK;
+}
