@@ -231,6 +231,24 @@ RECUR_API size_t recur_model_param_count(const recur_model *m);
  * length, writes at most size bytes including the terminating NUL). */
 RECUR_API size_t recur_model_summary(const recur_model *m, char *buf, size_t size);
 
+/* The flat parameter buffer of a compiled model: layer by layer, each layer's
+ * arrays in Keras's get_weights() order (LSTM: kernel [I][4H],
+ * recurrent_kernel [H][4H], bias [4H]; Dense: kernel [in][units], bias
+ * [units]). Writable: set weights by writing into it. NULL if not compiled. */
+RECUR_API float *recur_model_params(recur_model *m, size_t *count);
+/* The gradient buffer, same layout, as the last compute_gradients left it. */
+RECUR_API const float *recur_model_gradients(const recur_model *m, size_t *count);
+/* Forward and backward over n samples as one batch: the mean loss into *loss
+ * and its gradient into the gradient buffer, parameters unchanged. training
+ * non-zero applies dropout, with the mask the next fit step would draw (it
+ * depends on the seed and the optimizer's step count only). For data-parallel
+ * training: compute, average the gradient buffers across ranks, apply. */
+RECUR_API recur_status recur_model_compute_gradients(recur_model *m, const float *x,
+                                                     const float *y, size_t n, int training,
+                                                     float *loss);
+/* One optimizer step with the gradient buffer's contents. */
+RECUR_API recur_status recur_model_apply_gradients(recur_model *m);
+
 /* Model files: architecture, weights, optimizer state and training position,
  * versioned, checksummed, replaced atomically. See README.md for the format. */
 RECUR_API recur_status recur_model_save(const recur_model *m, const char *path);

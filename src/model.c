@@ -668,3 +668,40 @@ recur_status recur_model_fit(recur_model *m, const float *x, const float *y, siz
     }
     return RECUR_OK;
 }
+
+/* ---- Low-level training steps ------------------------------------------ */
+
+float *recur_model_params(recur_model *m, size_t *count) {
+    if (count) *count = m && m->compiled ? m->nparams : 0;
+    return m && m->compiled ? m->params : NULL;
+}
+
+const float *recur_model_gradients(const recur_model *m, size_t *count) {
+    if (count) *count = m && m->compiled ? m->nparams : 0;
+    return m && m->compiled ? m->grads : NULL;
+}
+
+recur_status recur_model_compute_gradients(recur_model *m, const float *x, const float *y,
+                                           size_t n, int training, float *loss) {
+    static const char fn[] = "recur_model_compute_gradients";
+    recur_status st;
+    if ((st = check_ready(m, fn)) || (st = check_data(m, x, y, n, fn, "data"))) return st;
+    if (!loss) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: loss is NULL", fn);
+    if (n > (size_t)INT32_MAX)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: %zu samples is too many for one batch",
+                          fn, n);
+    const int B = (int)n;
+    if ((st = model_ensure_batch(m, B, fn))) return st;
+    gather(m, x, y, NULL, 0, B);
+    const float *out = forward(m, B, training, &st);
+    if (!out) return st;
+    int correct;
+    *loss = (float)(loss_forward_backward(m, out, m->yb, B, 1, &correct) / (double)B);
+    return backward(m, B);
+}
+
+recur_status recur_model_apply_gradients(recur_model *m) {
+    recur_status st = check_ready(m, "recur_model_apply_gradients");
+    if (!st) optim_step(m);
+    return st;
+}

@@ -1,0 +1,434 @@
+/* The Sequential model: loss, optimizers, summary, spec parser, gradients of
+ * every layer against finite differences, save/load, fit. Public header only. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <recur.h>
+
+#include "testutil.h"
+
+static int ok(recur_status st) {
+    if (st != RECUR_OK) printf("\n    %s: %s", recur_status_string(st), recur_last_error());
+    return st == RECUR_OK;
+}
+
+static int mentions(const char *needle) {
+    if (strstr(recur_last_error(), needle)) return 1;
+    printf("\n    message \"%s\" does not mention \"%s\"", recur_last_error(), needle);
+    return 0;
+}
+
+/* ---- loss ---------------------------------------------------------------- */
+
+/* The Keras documentation's example: y = [1, 2], p = [[.05, .95, 0], [.1, .8, .1]] -> 1.177 */
+static void test_sparse_crossentropy_keras_example(void) {
+    const float p[] = {0.05f, 0.95f, 0.0f, 0.1f, 0.8f, 0.1f}, y[] = {1, 2};
+    float loss = 0;
+    CU_ASSERT_FATAL(ok(recur_sparse_categorical_crossentropy(p, y, 2, 3, &loss)));
+    CU_ASSERT_DOUBLE_EQUAL(loss, 1.177, 5e-4);
+    CU_ASSERT_FATAL(ok(recur_sparse_categorical_crossentropy(p, y, 1, 3, &loss)));
+    CU_ASSERT_DOUBLE_EQUAL(loss, 0.0513, 1e-4); /* -log(.95) */
+    const float bad[] = {3};
+    CU_ASSERT_EQUAL(recur_sparse_categorical_crossentropy(p, bad, 1, 3, &loss),
+                    RECUR_ERR_INVALID_ARGUMENT);
+    CU_ASSERT(mentions("labels[0]"));
+}
+
+/* A model's fused softmax + cross-entropy equals the loss on its predicted
+ * probabilities. */
+static void test_fused_loss_matches_probability_loss(void) {
+    recur_model *m;
+    CU_ASSERT_FATAL(ok(recur_model_create(&m, 3, 4, 7)));
+    CU_ASSERT_FATAL(ok(recur_model_add_layers(m, "lstm:6,dense:5:softmax")));
+    recur_optimizer adam = recur_adam(1e-3f);
+    CU_ASSERT_FATAL(ok(recur_model_compile(m, &adam, RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)));
+    test_rng r = {3};
+    float x[10 * 12], y[10], p[10 * 5], fused, acc, direct;
+    fill_uniform(&r, x, 120, -2, 2);
+    for (int k = 0; k < 10; k++) y[k] = (float)(k % 5);
+    CU_ASSERT_FATAL(ok(recur_model_evaluate(m, x, y, 10, 4, &fused, &acc)));
+    CU_ASSERT_FATAL(ok(recur_model_predict(m, x, 10, 3, p)));
+    CU_ASSERT_FATAL(ok(recur_sparse_categorical_crossentropy(p, y, 10, 5, &direct)));
+    CU_ASSERT_DOUBLE_EQUAL(fused, direct, 1e-5);
+    for (int k = 0; k < 10; k++) {
+        double s = 0;
+        for (int j = 0; j < 5; j++) s += p[k * 5 + j];
+        CU_ASSERT_DOUBLE_EQUAL(s, 1.0, 1e-6);
+    }
+    recur_model_destroy(m);
+}
+
+/* ---- optimizers against hand-computed steps ----------------------------- */
+
+/* y = w x + b with MSE on one sample: dL/dw = 2 (wx + b - t) x, dL/db = 2 (wx + b - t) */
+static recur_model *tiny_linear(const recur_optimizer *opt) {
+    recur_model *m;
+    CU_ASSERT_FATAL(ok(recur_model_create(&m, 1, 1, 1)));
+    CU_ASSERT_FATAL(ok(recur_model_add_dense(m, 1, RECUR_ACT_LINEAR)));
+    CU_ASSERT_FATAL(ok(recur_model_compile(m, opt, RECUR_LOSS_MSE)));
+    size_t n;
+    float *p = recur_model_params(m, &n);
+    CU_ASSERT_FATAL(n == 2);
+    p[0] = 0.5f, p[1] = -0.25f;
+    return m;
+}
+
+static void test_adam_with_decay_matches_hand_computation(void) {
+    recur_optimizer opt = recur_adam(0.01f);
+    opt.decay = 0.1f;
+    recur_model *m = tiny_linear(&opt);
+    const float x = 1.5f, t = 2.0f;
+    double w = 0.5, b = -0.25, mw = 0, vw = 0, mb = 0, vb = 0;
+    for (int it = 0; it < 5; it++) {
+        float loss;
+        CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, &x, &t, 1, 1, &loss)));
+        CU_ASSERT_FATAL(ok(recur_model_apply_gradients(m)));
+        double e = w * x + b - t, gw = 2 * e * x, gb = 2 * e;
+        CU_ASSERT_DOUBLE_EQUAL(loss, e * e, 1e-5);
+        double lr = 0.01 / (1 + 0.1 * it);
+        double lr_t = lr * sqrt(1 - pow(0.999, it + 1)) / (1 - pow(0.9, it + 1));
+        mw = 0.9 * mw + 0.1 * gw, vw = 0.999 * vw + 0.001 * gw * gw;
+        mb = 0.9 * mb + 0.1 * gb, vb = 0.999 * vb + 0.001 * gb * gb;
+        w -= lr_t * mw / (sqrt(vw) + 1e-7);
+        b -= lr_t * mb / (sqrt(vb) + 1e-7);
+        const float *p = recur_model_params(m, NULL);
+        CU_ASSERT_DOUBLE_EQUAL(p[0], w, 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(p[1], b, 1e-6);
+    }
+    recur_model_destroy(m);
+}
+
+static void test_sgd_momentum_matches_hand_computation(void) {
+    for (int nesterov = 0; nesterov < 2; nesterov++) {
+        recur_optimizer opt = recur_sgd(0.05f, 0.9f);
+        opt.nesterov = nesterov;
+        opt.decay = 0.01f;
+        recur_model *m = tiny_linear(&opt);
+        const float x = -0.5f, t = 1.0f;
+        double w = 0.5, b = -0.25, vw = 0, vb = 0;
+        for (int it = 0; it < 4; it++) {
+            float loss;
+            CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, &x, &t, 1, 1, &loss)));
+            CU_ASSERT_FATAL(ok(recur_model_apply_gradients(m)));
+            double e = w * x + b - t, gw = 2 * e * x, gb = 2 * e, lr = 0.05 / (1 + 0.01 * it);
+            vw = 0.9 * vw - lr * gw, vb = 0.9 * vb - lr * gb;
+            w += nesterov ? 0.9 * vw - lr * gw : vw;
+            b += nesterov ? 0.9 * vb - lr * gb : vb;
+            const float *p = recur_model_params(m, NULL);
+            CU_ASSERT_DOUBLE_EQUAL(p[0], w, 1e-6);
+            CU_ASSERT_DOUBLE_EQUAL(p[1], b, 1e-6);
+        }
+        recur_model_destroy(m);
+    }
+}
+
+/* ---- gradients of every layer kind against finite differences ----------- */
+
+/* Central differences of the model's loss (fixed dropout mask: the step count
+ * does not move) against its backward, for every parameter and both losses. */
+static double grad_check(const char *spec, recur_loss loss_kind, int classes, uint64_t seed) {
+    enum { T = 4, F = 3, N = 5 };
+    recur_model *m;
+    CU_ASSERT_FATAL(ok(recur_model_create(&m, T, F, seed)));
+    CU_ASSERT_FATAL(ok(recur_model_add_layers(m, spec)));
+    recur_optimizer sgd = recur_sgd(0.1f, 0.0f);
+    CU_ASSERT_FATAL(ok(recur_model_compile(m, &sgd, loss_kind)));
+    test_rng r = {seed};
+    float x[N * T * F], y[N * 8];
+    fill_uniform(&r, x, N * T * F, -1, 1);
+    for (int k = 0; k < N * classes; k++)
+        y[k] = loss_kind == RECUR_LOSS_MSE ? (float)rng_uniform(&r, -1, 1) : (float)(k % classes);
+    size_t n;
+    float *p = recur_model_params(m, &n);
+    /* spread the weights so no unit sits at a ReLU kink */
+    for (size_t k = 0; k < n; k++) p[k] += (float)rng_uniform(&r, -0.3, 0.3);
+    float loss;
+    CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, y, N, 1, &loss)));
+    float *g = malloc(n * sizeof(float));
+    memcpy(g, recur_model_gradients(m, NULL), n * sizeof(float));
+    double worst = 0;
+    for (size_t k = 0; k < n; k++) {
+        const float keep = p[k], eps = 2e-3f;
+        float lp, lm;
+        p[k] = keep + eps;
+        CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, y, N, 1, &lp)));
+        p[k] = keep - eps;
+        CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, y, N, 1, &lm)));
+        p[k] = keep;
+        double fd = ((double)lp - lm) / (2.0 * eps);
+        double e = fabs(fd - g[k]) / (2e-3 + fabs(fd));
+        if (e > worst) worst = e;
+    }
+    free(g);
+    recur_model_destroy(m);
+    return worst;
+}
+
+static void test_layer_gradients_match_finite_differences(void) {
+    const struct {
+        const char *spec;
+        recur_loss loss;
+        int classes;
+    } cases[] = {
+        {"lstm:5:tanh:seq,dropout:0.3,lstm:4:relu,dense:6:tanh,dense:3:softmax",
+         RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, 3},
+        {"lstm:4:relu:seq,dense:5:relu,dropout:0.25,lstm:3,dense:2:sigmoid", RECUR_LOSS_MSE, 2},
+        {"lstm:4,dense:4:softmax", RECUR_LOSS_MSE, 4}, /* softmax backward, not fused */
+        {"dense:3:tanh,lstm:3,dense:2:linear", RECUR_LOSS_MSE, 2}};
+    for (int k = 0; k < 4; k++) {
+        double e = grad_check(cases[k].spec, cases[k].loss, cases[k].classes, 100 + k);
+        if (!(e < 2e-2)) printf("\n    %s: worst relative error %.3g", cases[k].spec, e);
+        CU_ASSERT(e < 2e-2);
+    }
+}
+
+/* ---- building: spec, summary, errors ------------------------------------ */
+
+#define TUTORIAL                                                                                  \
+    "lstm:128:relu:seq,dropout:0.2,lstm:128:relu,dropout:0.1,dense:32:relu,dropout:0.2,"          \
+    "dense:10:softmax"
+
+static void test_summary_of_tutorial(void) {
+    recur_model *m;
+    CU_ASSERT_FATAL(ok(recur_model_create(&m, 28, 28, 1)));
+    CU_ASSERT_FATAL(ok(recur_model_add_layers(m, TUTORIAL)));
+    CU_ASSERT_EQUAL(recur_model_param_count(m), 80384 + 131584 + 4128 + 330);
+    size_t len = recur_model_summary(m, NULL, 0);
+    char *s = malloc(len + 1);
+    CU_ASSERT_EQUAL(recur_model_summary(m, s, len + 1), len);
+    CU_ASSERT_EQUAL(strlen(s), len);
+    CU_ASSERT(strstr(s, "lstm (LSTM)                  (None, 28, 128)           80384") != NULL);
+    CU_ASSERT(strstr(s, "lstm_1 (LSTM)                (None, 128)               131584") != NULL);
+    CU_ASSERT(strstr(s, "dropout_2 (Dropout)          (None, 32)                0") != NULL);
+    CU_ASSERT(strstr(s, "dense_1 (Dense)              (None, 10)                330") != NULL);
+    CU_ASSERT(strstr(s, "Total params: 216,426\n") != NULL);
+    char small[40];
+    CU_ASSERT_EQUAL(recur_model_summary(m, small, sizeof small), len); /* truncated, terminated */
+    CU_ASSERT_EQUAL(strlen(small), sizeof small - 1);
+    free(s);
+    recur_model_destroy(m);
+}
+
+static void test_spec_errors(void) {
+    const struct {
+        const char *spec, *needle;
+    } bad[] = {{"lstm:abc", "item 1"},          {"lstm:12,dense:10:foo", "'foo'"},
+               {"lstm:8,dropout:1.5", "[0, 1)"}, {"conv:3", "unknown layer 'conv'"},
+               {"", "item 1"},                   {"lstm:8,,dense:2", "item 2"},
+               {"lstm:8:relu:seq:extra", "item 1"}, {"dense:4,lstm:4", "sequence"},
+               {"lstm:4:sigmoid", "'sigmoid'"},  {"dense:0", "units"}};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        recur_model *m;
+        CU_ASSERT_FATAL(ok(recur_model_create(&m, 5, 3, 1)));
+        /* a first dense keeps the input a vector for the "dense:4,lstm:4" case */
+        if (!strcmp(bad[k].spec, "dense:4,lstm:4")) CU_ASSERT(ok(recur_model_add_lstm(m, 3, RECUR_ACT_TANH, 0)));
+        size_t before = recur_model_param_count(m);
+        CU_ASSERT_EQUAL(recur_model_add_layers(m, bad[k].spec), RECUR_ERR_INVALID_ARGUMENT);
+        CU_ASSERT(mentions(bad[k].needle));
+        CU_ASSERT_EQUAL(recur_model_param_count(m), before); /* all or nothing */
+        recur_model_destroy(m);
+    }
+}
+
+static void test_call_order_and_arguments(void) {
+    recur_model *m;
+    float x[6] = {0}, y[2] = {0}, loss, acc;
+    CU_ASSERT_EQUAL(recur_model_create(NULL, 3, 2, 1), RECUR_ERR_NULL_POINTER);
+    CU_ASSERT_EQUAL(recur_model_create(&m, 0, 2, 1), RECUR_ERR_INVALID_ARGUMENT);
+    CU_ASSERT_FATAL(ok(recur_model_create(&m, 3, 2, 1)));
+    recur_fit_options fo = recur_fit_defaults();
+    CU_ASSERT_EQUAL(recur_model_fit(m, x, y, 1, &fo), RECUR_ERR_STATE);
+    CU_ASSERT(mentions("not compiled"));
+    recur_optimizer adam = recur_adam(1e-3f);
+    CU_ASSERT_EQUAL(recur_model_compile(m, &adam, RECUR_LOSS_MSE), RECUR_ERR_STATE); /* no layers */
+    CU_ASSERT(ok(recur_model_add_lstm(m, 4, RECUR_ACT_TANH, 1)));
+    CU_ASSERT_EQUAL(recur_model_compile(m, &adam, RECUR_LOSS_MSE), RECUR_ERR_UNSUPPORTED);
+    CU_ASSERT(mentions("sequence"));
+    CU_ASSERT_EQUAL(recur_model_add_lstm(m, 4, RECUR_ACT_SIGMOID, 0), RECUR_ERR_UNSUPPORTED);
+    CU_ASSERT_EQUAL(recur_model_add_dropout(m, -0.1f), RECUR_ERR_INVALID_ARGUMENT);
+    CU_ASSERT(ok(recur_model_add_lstm(m, 4, RECUR_ACT_TANH, 0)));
+    CU_ASSERT(ok(recur_model_add_dense(m, 2, RECUR_ACT_SIGMOID)));
+    CU_ASSERT_EQUAL(recur_model_compile(m, &adam, RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY),
+                    RECUR_ERR_UNSUPPORTED);
+    CU_ASSERT(mentions("softmax"));
+    recur_optimizer bad = recur_adam(NAN);
+    CU_ASSERT_EQUAL(recur_model_compile(m, &bad, RECUR_LOSS_MSE), RECUR_ERR_INVALID_ARGUMENT);
+    CU_ASSERT(mentions("learning_rate"));
+    CU_ASSERT(ok(recur_model_compile(m, &adam, RECUR_LOSS_MSE)));
+    CU_ASSERT_EQUAL(recur_model_add_dense(m, 2, RECUR_ACT_LINEAR), RECUR_ERR_STATE);
+    CU_ASSERT_EQUAL(recur_model_compile(m, &adam, RECUR_LOSS_MSE), RECUR_ERR_STATE);
+    fo.batch_size = 0;
+    CU_ASSERT_EQUAL(recur_model_fit(m, x, y, 1, &fo), RECUR_ERR_INVALID_ARGUMENT);
+    CU_ASSERT(mentions("batch_size"));
+    fo = recur_fit_defaults();
+    fo.validation_split = 1.5f;
+    CU_ASSERT_EQUAL(recur_model_fit(m, x, y, 1, &fo), RECUR_ERR_INVALID_ARGUMENT);
+    CU_ASSERT(mentions("validation_split"));
+    fo = recur_fit_defaults();
+    CU_ASSERT_EQUAL(recur_model_fit(m, NULL, y, 1, &fo), RECUR_ERR_NULL_POINTER);
+    CU_ASSERT_EQUAL(recur_model_evaluate(m, x, y, 1, 4, NULL, &acc), RECUR_ERR_NULL_POINTER);
+    CU_ASSERT(ok(recur_model_evaluate(m, x, y, 1, 4, &loss, &acc)));
+    CU_ASSERT(isnan(acc)); /* no accuracy for MSE */
+    recur_model_destroy(m);
+    recur_model_destroy(NULL);
+}
+
+static void test_labels_validated(void) {
+    recur_model *m;
+    CU_ASSERT_FATAL(ok(recur_model_create(&m, 2, 2, 1)));
+    CU_ASSERT_FATAL(ok(recur_model_add_layers(m, "lstm:3,dense:3:softmax")));
+    recur_optimizer adam = recur_adam(1e-3f);
+    CU_ASSERT_FATAL(ok(recur_model_compile(m, &adam, RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)));
+    float x[3 * 4] = {0}, y[3] = {0, 2, 3}, loss, acc;
+    recur_fit_options fo = recur_fit_defaults();
+    CU_ASSERT_EQUAL(recur_model_fit(m, x, y, 3, &fo), RECUR_ERR_INVALID_ARGUMENT);
+    CU_ASSERT(mentions("y[2] = 3"));
+    y[2] = 1.5f;
+    CU_ASSERT_EQUAL(recur_model_evaluate(m, x, y, 3, 2, &loss, &acc), RECUR_ERR_INVALID_ARGUMENT);
+    recur_model_destroy(m);
+}
+
+/* ---- fit, save, load ---------------------------------------------------- */
+
+/* A learnable toy problem: is the sum of the sequence positive? */
+static void toy_data(float *x, float *y, int n, int T, int F, uint64_t seed) {
+    test_rng r = {seed};
+    for (int k = 0; k < n; k++) {
+        double s = 0;
+        for (int j = 0; j < T * F; j++) s += (x[k * T * F + j] = (float)rng_uniform(&r, -1, 1));
+        y[k] = s > 0 ? 1.0f : 0.0f;
+    }
+}
+
+static recur_model *toy_model(uint64_t seed) {
+    recur_model *m;
+    CU_ASSERT_FATAL(ok(recur_model_create(&m, 6, 2, seed)));
+    CU_ASSERT_FATAL(ok(recur_model_add_layers(m, "lstm:16:relu:seq,dropout:0.1,lstm:8,dense:2:softmax")));
+    recur_optimizer adam = recur_adam(5e-3f);
+    adam.decay = 1e-4f;
+    CU_ASSERT_FATAL(ok(recur_model_compile(m, &adam, RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)));
+    return m;
+}
+
+typedef struct {
+    int calls, stop_after;
+} cb_state;
+
+static int on_epoch(void *user, const recur_epoch_logs *l) {
+    cb_state *s = user;
+    s->calls++;
+    return l->epoch + 1 >= s->stop_after;
+}
+
+static void test_fit_learns_and_reports_history(void) {
+    enum { N = 600, T = 6, F = 2 };
+    float *x = malloc(sizeof(float) * N * T * F), y[N];
+    toy_data(x, y, N, T, F, 5);
+    recur_model *m = toy_model(3);
+    float loss0, acc0, loss1, acc1;
+    CU_ASSERT_FATAL(ok(recur_model_evaluate(m, x, y, N, 64, &loss0, &acc0)));
+    recur_fit_options fo = recur_fit_defaults();
+    fo.epochs = 20, fo.batch_size = 16, fo.validation_split = 0.25f;
+    cb_state cb = {0, 6};
+    fo.on_epoch_end = on_epoch, fo.user = &cb;
+    CU_ASSERT_FATAL(ok(recur_model_fit(m, x, y, N, &fo)));
+    const recur_epoch_logs *h;
+    CU_ASSERT_EQUAL(recur_model_history(m, &h), 6); /* the callback stopped it */
+    CU_ASSERT_EQUAL(cb.calls, 6);
+    CU_ASSERT(h[5].loss < h[0].loss);
+    CU_ASSERT(!isnan(h[5].val_loss) && h[5].val_accuracy > 0.75f);
+    CU_ASSERT(h[0].seconds > 0);
+    CU_ASSERT_FATAL(ok(recur_model_evaluate(m, x, y, N, 64, &loss1, &acc1)));
+    CU_ASSERT(loss1 < loss0 && acc1 > 0.8f);
+    recur_model_destroy(m);
+    free(x);
+}
+
+static void tmp_path(char *out, size_t n, const char *name) {
+    snprintf(out, n, "%s/recur_test_%d_%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+             (int)getpid(), name);
+}
+
+static void test_save_load_predicts_identically_and_resumes(void) {
+    enum { N = 200, T = 6, F = 2 };
+    float *x = malloc(sizeof(float) * N * T * F), y[N], pa[N * 2], pb[N * 2];
+    toy_data(x, y, N, T, F, 9);
+    recur_fit_options fo = recur_fit_defaults();
+    fo.batch_size = 16;
+
+    /* A: 2 epochs straight. B: 1 epoch, save, load, 1 more. */
+    recur_model *a = toy_model(4), *b = toy_model(4), *c;
+    fo.epochs = 2;
+    CU_ASSERT_FATAL(ok(recur_model_fit(a, x, y, N, &fo)));
+    fo.epochs = 1;
+    CU_ASSERT_FATAL(ok(recur_model_fit(b, x, y, N, &fo)));
+    char path[256];
+    tmp_path(path, sizeof path, "model.bin");
+    CU_ASSERT_FATAL(ok(recur_model_save(b, path)));
+    CU_ASSERT_FATAL(ok(recur_model_load(&c, path)));
+    CU_ASSERT_FATAL(ok(recur_model_predict(b, x, N, 32, pa)));
+    CU_ASSERT_FATAL(ok(recur_model_predict(c, x, N, 7, pb)));
+    CU_ASSERT(memcmp(pa, pb, sizeof pa) == 0);
+    CU_ASSERT_FATAL(ok(recur_model_fit(c, x, y, N, &fo)));
+    size_t na, nc;
+    const float *wa = recur_model_params(a, &na), *wc = recur_model_params(c, &nc);
+    CU_ASSERT(na == nc && memcmp(wa, wc, na * sizeof(float)) == 0);
+    recur_model_destroy(c);
+
+    /* damaged files are rejected with a reason */
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    unsigned char *bytes = malloc((size_t)size);
+    fseek(f, 0, SEEK_SET);
+    CU_ASSERT_FATAL(fread(bytes, 1, (size_t)size, f) == (size_t)size);
+    fclose(f);
+    char bad[256];
+    tmp_path(bad, sizeof bad, "bad.bin");
+    const struct {
+        long len, flip;
+        const char *needle;
+    } damage[] = {{size / 2, -1, "corrupted"},
+                  {size, size / 3, "corrupted"},
+                  {size, 0, "magic"},
+                  {6, -1, "magic"}};
+    for (int k = 0; k < 4; k++) {
+        f = fopen(bad, "wb");
+        if (damage[k].flip >= 0) bytes[damage[k].flip] ^= 0x40;
+        fwrite(bytes, 1, (size_t)damage[k].len, f);
+        if (damage[k].flip >= 0) bytes[damage[k].flip] ^= 0x40;
+        fclose(f);
+        recur_model *d = (recur_model *)&d;
+        CU_ASSERT_EQUAL(recur_model_load(&d, bad), RECUR_ERR_FORMAT);
+        CU_ASSERT(d == NULL);
+        CU_ASSERT(mentions(damage[k].needle));
+    }
+    CU_ASSERT_EQUAL(recur_model_load(&c, "/nonexistent/model.bin"), RECUR_ERR_IO);
+    CU_ASSERT_EQUAL(recur_model_save(a, "/nonexistent/dir/model.bin"), RECUR_ERR_IO);
+    CU_ASSERT(mentions("/nonexistent/dir/model.bin"));
+    unlink(path), unlink(bad);
+    free(bytes);
+    recur_model_destroy(a), recur_model_destroy(b);
+    free(x);
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) return 2;
+    CU_pSuite s = CU_add_suite("model", NULL, NULL);
+    if (!s) return 2;
+    ADD_TEST(s, test_sparse_crossentropy_keras_example);
+    ADD_TEST(s, test_fused_loss_matches_probability_loss);
+    ADD_TEST(s, test_adam_with_decay_matches_hand_computation);
+    ADD_TEST(s, test_sgd_momentum_matches_hand_computation);
+    ADD_TEST(s, test_layer_gradients_match_finite_differences);
+    ADD_TEST(s, test_summary_of_tutorial);
+    ADD_TEST(s, test_spec_errors);
+    ADD_TEST(s, test_call_order_and_arguments);
+    ADD_TEST(s, test_labels_validated);
+    ADD_TEST(s, test_fit_learns_and_reports_history);
+    ADD_TEST(s, test_save_load_predicts_identically_and_resumes);
+    return test_main_run();
+}
