@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-deps.sh build test cross
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release
+scripts/fetch-mnist.sh data/mnist   # for the recur-train smoke test
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DRECUR_BUILD_TESTS=ON
 cmake --build build/release -j"$(nproc)"
 cd build/release
 RECUR_REQUIRE_NEON=1 ctest --output-on-failure
