@@ -37,11 +37,17 @@ typedef void (*lstm_postgemm_bwd_fn)(size_t rows, size_t H, int relu, float *gat
 /* Elementwise y = f(x) over n floats (y may alias x). */
 typedef void (*f32_unary_fn)(size_t n, const float *x, float *y);
 
+/* C[M][N] = A[M][K] B[K][N] (+ C when accumulate), row-major with leading
+ * dimensions; for the small per-step products of the time loop. */
+typedef void (*f32_gemm_fn)(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                            const float *B, size_t ldb, float *C, size_t ldc, int accumulate);
+
 typedef struct simd_kernels {
     const char *name;
     lstm_postgemm_fwd_fn lstm_fwd;
     lstm_postgemm_bwd_fn lstm_bwd;
     f32_unary_fn vexp, vsigmoid, vtanh;
+    f32_gemm_fn gemm; /* NULL: the library uses oneDNN's sgemm */
 } simd_kernels;
 
 /* One table per ISA, defined beside its kernels. */
@@ -70,6 +76,8 @@ void lstm_postgemm_bwd__avx2(size_t rows, size_t H, int relu, float *gates, cons
 void f32_vexp__avx2(size_t n, const float *x, float *y);
 void f32_vsigmoid__avx2(size_t n, const float *x, float *y);
 void f32_vtanh__avx2(size_t n, const float *x, float *y);
+void f32_gemm__avx2(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B,
+                    size_t ldb, float *C, size_t ldc, int accumulate);
 
 void lstm_postgemm_fwd__avx512(size_t rows, size_t H, int relu, float *z, const float *b,
                                const float *c_prev, float *c, float *h);
@@ -78,6 +86,8 @@ void lstm_postgemm_bwd__avx512(size_t rows, size_t H, int relu, float *gates, co
 void f32_vexp__avx512(size_t n, const float *x, float *y);
 void f32_vsigmoid__avx512(size_t n, const float *x, float *y);
 void f32_vtanh__avx512(size_t n, const float *x, float *y);
+void f32_gemm__avx512(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B,
+                      size_t ldb, float *C, size_t ldc, int accumulate);
 #endif
 
 #if defined(__aarch64__)

@@ -13,7 +13,12 @@
  *   gates [T][B][4H]   i, f, g, o after activation; backward overwrites with dZ
  *   hs    [T+1][B][H]  h0 (or zeros), then h_t of every step
  *   cs    [T+1][B][H]  c0 (or zeros), then c_t of every step
- *   dh,dc [B][H]       the recurrent gradients carried between steps */
+ *   dh,dc [B][H]       the recurrent gradients carried between steps
+ *   ut    [4H][H]      U transposed by backward, so dZ_t U^T reads rows
+ *
+ * The per-step products are small ([B/threads x H] x [H x 4H]); where the
+ * kernel set has a register-blocked GEMM it runs them on U in place (no
+ * packing, U stays in cache across steps), else they go to dnnl_sgemm. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +28,7 @@
 typedef struct {
     int64_t T, B, I, H, G; /* G = 4H */
     int relu;
-    size_t gates, hs, cs, dh, dc, ws_size; /* byte offsets into the workspace, and its size */
+    size_t gates, hs, cs, dh, dc, ut, ws_size; /* byte offsets into the workspace, its size */
     size_t scratch_size;                   /* inference: Z [T][B][4H] then c [B][H] */
 } lstm_shape;
 
@@ -69,6 +74,7 @@ static recur_status lstm_shape_init(const recur_lstm_desc *d, lstm_shape *s, con
     s->cs = ws, ok = ok && add_floats(&ws, TB1, H);
     s->dh = ws, ok = ok && add_floats(&ws, B, H);
     s->dc = ws, ok = ok && add_floats(&ws, B, H);
+    s->ut = ws, ok = ok && add_floats(&ws, G, H);
     ok = ok && add_floats(&scratch, TB, G) && add_floats(&scratch, B, H);
     if (!ok)
         return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
@@ -98,6 +104,16 @@ static recur_status check_workspace(const void *ws, const char *fn) {
         return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
                           "%s: workspace %p is not 64-byte aligned", fn, ws);
     return RECUR_OK;
+}
+
+/* C[M][N] (+)= A[M][K] B[K][N] for one thread's rows of a time step */
+static int step_gemm(f32_gemm_fn gemm, int64_t M, int64_t N, int64_t K, const float *A,
+                     const float *B, float *C, int accumulate) {
+    if (gemm) {
+        gemm((size_t)M, (size_t)N, (size_t)K, A, (size_t)K, B, (size_t)N, C, (size_t)N, accumulate);
+        return 0;
+    }
+    return recur_sgemm('N', 'N', M, N, K, 1.0f, A, K, B, N, accumulate ? 1.0f : 0.0f, C, N);
 }
 
 /* dst[n] = src ? src : 0 */
@@ -132,6 +148,7 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
         cs = (float *)((char *)scratch + recur_round_up((size_t)(T * B * G) * sizeof(float)));
     }
     const lstm_postgemm_fwd_fn gate_fwd = recur_kernels()->lstm_fwd;
+    const f32_gemm_fn gemm = recur_kernels()->gemm;
     const int nt = recur_threads();
 
     int err = recur_sgemm_par(nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, z, G);
@@ -155,7 +172,7 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
                 if (t == 0) hp = h0 ? h0 + r0 * H : NULL;
                 else hp = train ? hs + (t * B + r0) * H : y + ((t - 1) * B + r0) * H;
                 if (hp) {
-                    int e = recur_sgemm('N', 'N', (int64_t)nr, G, H, 1.0f, hp, H, U, G, 1.0f, zt, G);
+                    int e = step_gemm(gemm, (int64_t)nr, G, H, hp, U, zt, 1);
                     if (e) {
 #pragma omp atomic write
                         err = e;
@@ -202,14 +219,21 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
     float *dz = (float *)(ws + s.gates), *hs = (float *)(ws + s.hs), *cs = (float *)(ws + s.cs);
     float *dh = (float *)(ws + s.dh), *dc = (float *)(ws + s.dc);
     const lstm_postgemm_bwd_fn gate_bwd = recur_kernels()->lstm_bwd;
+    const f32_gemm_fn gemm = recur_kernels()->gemm;
+    float *ut = (float *)(ws + s.ut);
     const int nt = recur_threads();
     int err = 0;
 
 #pragma omp parallel num_threads(nt < B ? nt : (int)B)
     {
         recur_omp_enter();
+        const int nth = omp_get_num_threads(), me = omp_get_thread_num();
         int64_t r0, r1;
-        recur_split(B, omp_get_num_threads(), omp_get_thread_num(), &r0, &r1);
+        recur_split(G, nth, me, &r0, &r1); /* ut = U^T, split by rows of ut */
+        for (int64_t j = r0; j < r1; j++)
+            for (int64_t i = 0; i < H; i++) ut[j * H + i] = U[i * G + j];
+#pragma omp barrier
+        recur_split(B, nth, me, &r0, &r1);
         const size_t nr = (size_t)(r1 - r0), rowsH = nr * (size_t)H;
         float *dhr = dh + r0 * H, *dcr = dc + r0 * H;
         copy_or_zero(dhr, dhT ? dhT + r0 * H : NULL, rowsH);
@@ -219,7 +243,7 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
             gate_bwd(nr, (size_t)H, relu, gt, cs + ((t + 1) * B + r0) * H, cs + (t * B + r0) * H,
                      dy ? dy + (t * B + r0) * H : NULL, dhr, dcr);
             if (t > 0 || dh0) {
-                int e = recur_sgemm('N', 'T', (int64_t)nr, H, G, 1.0f, gt, G, U, G, 0.0f, dhr, H);
+                int e = step_gemm(gemm, (int64_t)nr, H, G, gt, ut, dhr, 0);
                 if (e) {
 #pragma omp atomic write
                     err = e;
