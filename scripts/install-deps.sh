@@ -11,7 +11,7 @@ declare -A groups=(
   [build]="gcc g++ make cmake pkg-config libdnnl-dev zlib1g-dev"
   [test]="libcunit1-dev"
   [cross]="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcunit1-dev:arm64"
-  [bench]="g++ libbenchmark-dev"
+  [bench]="g++ libbenchmark-dev python3"
 )
 
 wanted=()

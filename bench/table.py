@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Prints recur_bench's JSON report as markdown: recur vs oneDNN, training step
+and forward, medians over the repetitions.
+
+usage: bench/table.py build/bench/results.json
+"""
+import json
+import statistics
+import sys
+
+TO_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
+NOISY_CV = 0.10
+
+
+def load(path):
+    """{name: (median ms, median FLOP/s)}, {name: error message}, {name: time CV}, context."""
+    with open(path) as f:
+        doc = json.load(f)
+    medians, samples, errors, cvs = {}, {}, {}, {}
+    for b in doc["benchmarks"]:
+        # UseRealTime() appends "/real_time" to every name
+        name = b.get("run_name", b["name"]).removesuffix("/real_time")
+        if b.get("error_occurred"):
+            errors[name] = b.get("error_message", "")
+            continue
+        point = (b["real_time"] * TO_MS[b["time_unit"]], b.get("FLOPS", 0.0))
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                medians[name] = point
+            elif b.get("aggregate_name") == "cv":
+                cvs[name] = b["real_time"]  # a fraction, whatever time_unit says
+        else:  # no aggregates (a single repetition): take the median ourselves
+            samples.setdefault(name, []).append(point)
+    for name, pts in samples.items():
+        medians.setdefault(name, tuple(statistics.median(p[k] for p in pts) for k in (0, 1)))
+    return medians, errors, cvs, doc.get("context", {})
+
+
+def fmt(v, spec):
+    return "n/a" if v is None else format(v, spec)
+
+
+def table(title, kind, runs, peak):
+    rows = [n for n in runs if n.startswith(kind + "/")]
+    if not rows:
+        return
+    print(f"\n### {title}\n")
+    print(f"| shape T, B, I, H (act) | recur {kind} ms | oneDNN {kind} ms "
+          "| oneDNN time / recur time | recur GFLOP/s | % of sgemm peak |")
+    print("|---|--:|--:|--:|--:|--:|")
+    for name in rows:
+        _, shape, act = name.split("/")
+        ms, flops = runs[name]
+        # oneDNN's LSTM has only tanh: the ReLU row compares with its tanh time
+        theirs = runs.get(f"onednn_{kind}/{shape}/tanh", (None,))[0]
+        dims = ", ".join(p[1:] for p in shape.split("_"))
+        print(f"| {dims} ({act}) | {ms:.3f} | {fmt(theirs, '.3f')} "
+              f"| {fmt(theirs and theirs / ms, '.2f')} | {flops / 1e9:.1f} "
+              f"| {fmt(peak and 100 * flops / peak, '.0f')} |")
+
+
+def main():
+    runs, errors, cvs, ctx = load(sys.argv[1])
+    peak = runs.get("sgemm_peak/1024", (None, None))[1]
+    table("Training step: forward + backward", "train", runs, peak)
+    table("Forward (recur: training forward; oneDNN: forward_inference)", "fwd", runs, peak)
+    print(f"\nsgemm peak (dnnl_sgemm 1024^3): {fmt(peak and peak / 1e9, '.1f')} GFLOP/s; "
+          f"threads: recur {ctx.get('recur_threads', '?')}, "
+          f"OpenMP/oneDNN {ctx.get('omp_max_threads', '?')}; "
+          f"recur ISA {ctx.get('recur_isa', '?')}; {ctx.get('num_cpus', '?')} CPUs")
+    # a shared or busy machine shows up as repetitions that disagree
+    noisy = [f"{n} {100 * cv:.0f}%" for n, cv in cvs.items() if cv > NOISY_CV]
+    if noisy:
+        print(f"noisy (time CV > {100 * NOISY_CV:.0f}% over the repetitions): " + ", ".join(noisy))
+    for name, msg in errors.items():
+        print(f"skipped {name}: {msg}")
+
+
+if __name__ == "__main__":
+    main()
