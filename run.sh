@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-deps.sh build
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DRECUR_BUILD_TESTS=OFF >/dev/null
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j"$(nproc)" --target recur-train >/dev/null
 scripts/fetch-mnist.sh data/mnist
 exec build/release/recur-train --data data/mnist "$@"

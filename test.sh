@@ -9,4 +9,4 @@ scripts/fetch-mnist.sh data/mnist   # for the recur-train smoke test
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DRECUR_BUILD_TESTS=ON
 cmake --build build/release -j"$(nproc)"
 cd build/release
-RECUR_REQUIRE_NEON=1 ctest --output-on-failure
+RECUR_REQUIRE_NEON=1 ctest --output-on-failure --no-tests=error

@@ -9,7 +9,9 @@
 
 #include <stddef.h>
 
-/* Forward gate math of one LSTM time step for `rows` batch rows.
+/* Forward gate math of one LSTM time step for `rows` batch rows and hidden
+ * units [0, n) of H (n < H when threads split the hidden units: pointers then
+ * start at the first unit; strides stay those of the full rows).
  *   z      [rows][4H]  in: x_t W + h_{t-1} U (bias not added yet), blocks i, f, c, o
  *                      out: the activated gates i, f, g, o (what backward needs)
  *   b      [4H]
@@ -17,10 +19,11 @@
  *   i = sig(z_i+b_i)  f = sig(z_f+b_f)  g = act(z_c+b_c)  o = sig(z_o+b_o)
  *   c = f*c_prev + i*g                   h = o*act(c)
  * act is relu when `relu` is non-zero, else tanh. */
-typedef void (*lstm_postgemm_fwd_fn)(size_t rows, size_t H, int relu, float *z, const float *b,
+typedef void (*lstm_postgemm_fwd_fn)(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
                                      const float *c_prev, float *c, float *h);
 
-/* Backward gate math of one LSTM time step for `rows` batch rows.
+/* Backward gate math of one LSTM time step for `rows` batch rows and hidden
+ * units [0, n) of H, strided as in the forward.
  *   gates  [rows][4H]  in: i, f, g, o from the forward; out: dz (dL/dz, blocks i, f, c, o)
  *   c, c_prev [rows][H] the step's cell state and the previous one
  *   dy     [rows][H]   dL/dy_t, or NULL for zeros
@@ -30,7 +33,7 @@ typedef void (*lstm_postgemm_fwd_fn)(size_t rows, size_t H, int relu, float *z, 
  *   dz_o = dh_t*act(c)*o(1-o)  dz_i = dc_t*g*i(1-i)  dz_f = dc_t*c_prev*f(1-f)
  *   dz_c = dc_t*i*act'(z_c)    dc_prev = dc_t*f
  * act' is taken from the outputs: tanh' = 1-t^2, relu' = (value > 0). */
-typedef void (*lstm_postgemm_bwd_fn)(size_t rows, size_t H, int relu, float *gates,
+typedef void (*lstm_postgemm_bwd_fn)(size_t rows, size_t n, size_t H, int relu, float *gates,
                                      const float *c, const float *c_prev, const float *dy,
                                      const float *dh, float *dc);
 
@@ -60,18 +63,18 @@ extern const simd_kernels simd_kernels_neon;
 #endif
 
 /* scalar: portable C with libm; the reference every other set is tested against */
-void lstm_postgemm_fwd__scalar(size_t rows, size_t H, int relu, float *z, const float *b,
+void lstm_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
                                const float *c_prev, float *c, float *h);
-void lstm_postgemm_bwd__scalar(size_t rows, size_t H, int relu, float *gates, const float *c,
+void lstm_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
                                const float *c_prev, const float *dy, const float *dh, float *dc);
 void f32_vexp__scalar(size_t n, const float *x, float *y);
 void f32_vsigmoid__scalar(size_t n, const float *x, float *y);
 void f32_vtanh__scalar(size_t n, const float *x, float *y);
 
 #if defined(__x86_64__) || defined(__i386__)
-void lstm_postgemm_fwd__avx2(size_t rows, size_t H, int relu, float *z, const float *b,
+void lstm_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
                              const float *c_prev, float *c, float *h);
-void lstm_postgemm_bwd__avx2(size_t rows, size_t H, int relu, float *gates, const float *c,
+void lstm_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
                              const float *c_prev, const float *dy, const float *dh, float *dc);
 void f32_vexp__avx2(size_t n, const float *x, float *y);
 void f32_vsigmoid__avx2(size_t n, const float *x, float *y);
@@ -79,9 +82,9 @@ void f32_vtanh__avx2(size_t n, const float *x, float *y);
 void f32_gemm__avx2(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B,
                     size_t ldb, float *C, size_t ldc, int accumulate);
 
-void lstm_postgemm_fwd__avx512(size_t rows, size_t H, int relu, float *z, const float *b,
+void lstm_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
                                const float *c_prev, float *c, float *h);
-void lstm_postgemm_bwd__avx512(size_t rows, size_t H, int relu, float *gates, const float *c,
+void lstm_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
                                const float *c_prev, const float *dy, const float *dh, float *dc);
 void f32_vexp__avx512(size_t n, const float *x, float *y);
 void f32_vsigmoid__avx512(size_t n, const float *x, float *y);
@@ -91,9 +94,9 @@ void f32_gemm__avx512(size_t M, size_t N, size_t K, const float *A, size_t lda, 
 #endif
 
 #if defined(__aarch64__)
-void lstm_postgemm_fwd__neon(size_t rows, size_t H, int relu, float *z, const float *b,
+void lstm_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
                              const float *c_prev, float *c, float *h);
-void lstm_postgemm_bwd__neon(size_t rows, size_t H, int relu, float *gates, const float *c,
+void lstm_postgemm_bwd__neon(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
                              const float *c_prev, const float *dy, const float *dh, float *dc);
 void f32_vexp__neon(size_t n, const float *x, float *y);
 void f32_vsigmoid__neon(size_t n, const float *x, float *y);

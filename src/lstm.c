@@ -182,11 +182,11 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
                 float *yt = y + (t * B + r0) * H;
                 if (train) {
                     float *hn = hs + ((t + 1) * B + r0) * H;
-                    gate_fwd(nr, (size_t)H, relu, zt, b, cs + (t * B + r0) * H,
+                    gate_fwd(nr, (size_t)H, (size_t)H, relu, zt, b, cs + (t * B + r0) * H,
                              cs + ((t + 1) * B + r0) * H, hn);
                     memcpy(yt, hn, rowsH * sizeof(float));
                 } else {
-                    gate_fwd(nr, (size_t)H, relu, zt, b, c, c, yt);
+                    gate_fwd(nr, (size_t)H, (size_t)H, relu, zt, b, c, c, yt);
                 }
             }
             if (hT && nr) memcpy(hT + r0 * H, y + ((T - 1) * B + r0) * H, rowsH * sizeof(float));
@@ -240,7 +240,7 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
         copy_or_zero(dcr, dcT ? dcT + r0 * H : NULL, rowsH);
         for (int64_t t = T - 1; t >= 0 && nr > 0; t--) {
             float *gt = dz + (t * B + r0) * G;
-            gate_bwd(nr, (size_t)H, relu, gt, cs + ((t + 1) * B + r0) * H, cs + (t * B + r0) * H,
+            gate_bwd(nr, (size_t)H, (size_t)H, relu, gt, cs + ((t + 1) * B + r0) * H, cs + (t * B + r0) * H,
                      dy ? dy + (t * B + r0) * H : NULL, dhr, dcr);
             if (t > 0 || dh0) {
                 int e = step_gemm(gemm, (int64_t)nr, H, G, gt, ut, dhr, 0);

@@ -161,8 +161,8 @@ static void test_lstm_fwd_matches_scalar(void) {
                 fill_mixed(&r, b, G);
                 fill_mixed(&r, cp, RH);
                 memcpy(zr, z, rows * G * sizeof(float));
-                lstm_postgemm_fwd__scalar(rows, H, relu, zr, b, cp, cr, hr);
-                sets[k]->lstm_fwd(rows, H, relu, z, b, cp, c, h);
+                lstm_postgemm_fwd__scalar(rows, H, H, relu, zr, b, cp, cr, hr);
+                sets[k]->lstm_fwd(rows, H, H, relu, z, b, cp, c, h);
                 CU_ASSERT(close_enough(z, zr, rows * G, KERNEL_TOL));
                 CU_ASSERT(close_enough(c, cr, RH, KERNEL_TOL));
                 CU_ASSERT(close_enough(h, hr, RH, KERNEL_TOL));
@@ -173,8 +173,8 @@ static void test_lstm_fwd_matches_scalar(void) {
                 fill_mixed(&r, z, rows * G);
                 memcpy(zr, z, rows * G * sizeof(float));
                 memcpy(c, cp, RH * sizeof(float));
-                lstm_postgemm_fwd__scalar(rows, H, relu, zr, b, cp, cr, hr);
-                sets[k]->lstm_fwd(rows, H, relu, z, b, c, c, h);
+                lstm_postgemm_fwd__scalar(rows, H, H, relu, zr, b, cp, cr, hr);
+                sets[k]->lstm_fwd(rows, H, H, relu, z, b, c, c, h);
                 CU_ASSERT(close_enough(c, cr, RH, KERNEL_TOL));
                 CU_ASSERT(close_enough(h, hr, RH, KERNEL_TOL));
                 free(z), free(zr), free(b), free(cp), free(c), free(cr), free(h), free(hr);
@@ -197,7 +197,7 @@ static void test_lstm_bwd_matches_scalar(void) {
                 fill_mixed(&r, g, rows * G);
                 fill_mixed(&r, cp, RH);
                 float *cn = alloc_guarded(RH), *hn = alloc_guarded(RH);
-                lstm_postgemm_fwd__scalar(rows, H, relu, g, b0, cp, cn, hn);
+                lstm_postgemm_fwd__scalar(rows, H, H, relu, g, b0, cp, cn, hn);
                 /* exact zeros in c and g hit the ReLU kink */
                 for (size_t q = 0; q < RH; q += 3) cn[q] = 0.0f;
                 memcpy(c, cn, RH * sizeof(float));
@@ -207,8 +207,8 @@ static void test_lstm_bwd_matches_scalar(void) {
                 memcpy(gr, g, rows * G * sizeof(float));
                 memcpy(dcr, dc, RH * sizeof(float));
                 const float *dyp = with_dy ? dy : NULL;
-                lstm_postgemm_bwd__scalar(rows, H, relu, gr, c, cp, dyp, dh, dcr);
-                sets[k]->lstm_bwd(rows, H, relu, g, c, cp, dyp, dh, dc);
+                lstm_postgemm_bwd__scalar(rows, H, H, relu, gr, c, cp, dyp, dh, dcr);
+                sets[k]->lstm_bwd(rows, H, H, relu, g, c, cp, dyp, dh, dc);
                 CU_ASSERT(close_enough(g, gr, rows * G, KERNEL_TOL));
                 CU_ASSERT(close_enough(dc, dcr, RH, KERNEL_TOL));
                 CU_ASSERT(guard_intact(g, rows * G) && guard_intact(dc, RH));
@@ -228,7 +228,7 @@ static void test_scalar_reference_equations(void) {
         fill_uniform(&r, cp, H, -2, 2);
         float z0[20];
         memcpy(z0, z, sizeof z);
-        lstm_postgemm_fwd__scalar(1, H, relu, z, b, cp, c, h);
+        lstm_postgemm_fwd__scalar(1, H, H, relu, z, b, cp, c, h);
         for (size_t j = 0; j < H; j++) {
             double i = 1 / (1 + exp(-(double)(z0[j] + b[j])));
             double f = 1 / (1 + exp(-(double)(z0[H + j] + b[H + j])));
@@ -284,6 +284,36 @@ static void test_gemm_matches_reference(void) {
     }
 }
 
+/* Threads may split the hidden units: two calls on [0, n1) and [n1, H) with
+ * offset pointers must give exactly what one call on [0, H) gives. */
+static void test_lstm_kernels_on_unit_ranges(void) {
+    test_rng r = {23};
+    const simd_kernels *all[5] = {&simd_kernels_scalar};
+    for (int k = 0; k < nsets; k++) all[k + 1] = sets[k];
+    for (int k = 0; k <= nsets; k++)
+        for (int relu = 0; relu < 2; relu++) {
+            const size_t rows = 3, H = 37, n1 = 21, G = 4 * H, RH = rows * H;
+            float z[3 * 148], zs[3 * 148], b[148], cp[111], c[111], cs[111], h[111], hs[111];
+            float dy[111], dh[111], dc[111], dcs[111];
+            fill_mixed(&r, z, rows * G);
+            fill_mixed(&r, b, G);
+            fill_mixed(&r, cp, RH);
+            memcpy(zs, z, sizeof z);
+            all[k]->lstm_fwd(rows, H, H, relu, z, b, cp, c, h);
+            all[k]->lstm_fwd(rows, n1, H, relu, zs, b, cp, cs, hs);
+            all[k]->lstm_fwd(rows, H - n1, H, relu, zs + n1, b + n1, cp + n1, cs + n1, hs + n1);
+            CU_ASSERT(!memcmp(z, zs, sizeof z) && !memcmp(c, cs, sizeof c) && !memcmp(h, hs, sizeof h));
+            fill_uniform(&r, dy, RH, -1, 1);
+            fill_uniform(&r, dh, RH, -1, 1);
+            fill_uniform(&r, dc, RH, -1, 1);
+            memcpy(dcs, dc, sizeof dc);
+            all[k]->lstm_bwd(rows, H, H, relu, z, c, cp, dy, dh, dc);
+            all[k]->lstm_bwd(rows, n1, H, relu, zs, c, cp, dy, dh, dcs);
+            all[k]->lstm_bwd(rows, H - n1, H, relu, zs + n1, c + n1, cp + n1, dy + n1, dh + n1, dcs + n1);
+            CU_ASSERT(!memcmp(z, zs, sizeof z) && !memcmp(dc, dcs, sizeof dc));
+        }
+}
+
 int main(void) {
     find_sets();
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -298,5 +328,6 @@ int main(void) {
     ADD_TEST(s, test_lstm_fwd_matches_scalar);
     ADD_TEST(s, test_lstm_bwd_matches_scalar);
     ADD_TEST(s, test_gemm_matches_reference);
+    ADD_TEST(s, test_lstm_kernels_on_unit_ranges);
     return test_main_run();
 }

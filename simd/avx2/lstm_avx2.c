@@ -46,16 +46,16 @@ static inline void fwd8(size_t H, int relu, float *z, const float *b, const floa
     st(z + 3 * H, o, m, full);
 }
 
-void lstm_postgemm_fwd__avx2(size_t rows, size_t H, int relu, float *z, const float *b,
+void lstm_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
                              const float *c_prev, float *c, float *h) {
-    const __m256i all = _mm256_set1_epi32(-1), m = tail_mask(H % 8);
+    const __m256i all = _mm256_set1_epi32(-1), m = tail_mask(n % 8);
     for (size_t r = 0; r < rows; r++) {
         float *zr = z + r * 4 * H;
         const float *cpr = c_prev + r * H;
         float *cr = c + r * H, *hr = h + r * H;
         size_t j = 0;
-        for (; j + 8 <= H; j += 8) fwd8(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, all, 1);
-        if (j < H) fwd8(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, m, 0);
+        for (; j + 8 <= n; j += 8) fwd8(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, all, 1);
+        if (j < n) fwd8(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, m, 0);
     }
 }
 
@@ -80,17 +80,17 @@ static inline void bwd8(size_t H, int relu, float *g4, const float *c, const flo
     st(dc, _mm256_mul_ps(dct, f), m, full);
 }
 
-void lstm_postgemm_bwd__avx2(size_t rows, size_t H, int relu, float *gates, const float *c,
+void lstm_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
                              const float *c_prev, const float *dy, const float *dh, float *dc) {
-    const __m256i all = _mm256_set1_epi32(-1), m = tail_mask(H % 8);
+    const __m256i all = _mm256_set1_epi32(-1), m = tail_mask(n % 8);
     for (size_t r = 0; r < rows; r++) {
         float *gr = gates + r * 4 * H;
         size_t o = r * H, j = 0;
         const float *dyr = dy ? dy + o : NULL;
-        for (; j + 8 <= H; j += 8)
+        for (; j + 8 <= n; j += 8)
             bwd8(H, relu, gr + j, c + o + j, c_prev + o + j, dyr ? dyr + j : NULL, dh + o + j,
                  dc + o + j, all, 1);
-        if (j < H)
+        if (j < n)
             bwd8(H, relu, gr + j, c + o + j, c_prev + o + j, dyr ? dyr + j : NULL, dh + o + j,
                  dc + o + j, m, 0);
     }

@@ -34,16 +34,16 @@ static inline void fwd16(size_t H, int relu, float *z, const float *b, const flo
     st(z + 3 * H, o, m);
 }
 
-void lstm_postgemm_fwd__avx512(size_t rows, size_t H, int relu, float *z, const float *b,
+void lstm_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
                                const float *c_prev, float *c, float *h) {
-    const __mmask16 tail = (__mmask16)((1u << (H % 16)) - 1u);
+    const __mmask16 tail = (__mmask16)((1u << (n % 16)) - 1u);
     for (size_t r = 0; r < rows; r++) {
         float *zr = z + r * 4 * H;
         const float *cpr = c_prev + r * H;
         float *cr = c + r * H, *hr = h + r * H;
         size_t j = 0;
-        for (; j + 16 <= H; j += 16) fwd16(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, 0xFFFF);
-        if (j < H) fwd16(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, tail);
+        for (; j + 16 <= n; j += 16) fwd16(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, 0xFFFF);
+        if (j < n) fwd16(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, tail);
     }
 }
 
@@ -67,17 +67,17 @@ static inline void bwd16(size_t H, int relu, float *g4, const float *c, const fl
     st(dc, _mm512_mul_ps(dct, f), m);
 }
 
-void lstm_postgemm_bwd__avx512(size_t rows, size_t H, int relu, float *gates, const float *c,
+void lstm_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
                                const float *c_prev, const float *dy, const float *dh, float *dc) {
-    const __mmask16 tail = (__mmask16)((1u << (H % 16)) - 1u);
+    const __mmask16 tail = (__mmask16)((1u << (n % 16)) - 1u);
     for (size_t r = 0; r < rows; r++) {
         float *gr = gates + r * 4 * H;
         size_t o = r * H, j = 0;
         const float *dyr = dy ? dy + o : NULL;
-        for (; j + 16 <= H; j += 16)
+        for (; j + 16 <= n; j += 16)
             bwd16(H, relu, gr + j, c + o + j, c_prev + o + j, dyr ? dyr + j : NULL, dh + o + j,
                   dc + o + j, 0xFFFF);
-        if (j < H)
+        if (j < n)
             bwd16(H, relu, gr + j, c + o + j, c_prev + o + j, dyr ? dyr + j : NULL, dh + o + j,
                   dc + o + j, tail);
     }

@@ -35,26 +35,26 @@ static inline void fwd4(size_t stride, int relu, float *z, const float *b, const
     vst1q_f32(z + 3 * stride, o);
 }
 
-void lstm_postgemm_fwd__neon(size_t rows, size_t H, int relu, float *z, const float *b,
+void lstm_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
                              const float *c_prev, float *c, float *h) {
     for (size_t r = 0; r < rows; r++) {
         float *zr = z + r * 4 * H;
         const float *cpr = c_prev + r * H;
         float *cr = c + r * H, *hr = h + r * H;
         size_t j = 0;
-        for (; j + 4 <= H; j += 4) fwd4(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j);
-        if (j < H) {
-            size_t n = H - j;
+        for (; j + 4 <= n; j += 4) fwd4(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j);
+        if (j < n) {
+            size_t tn = n - j;
             float tz[16] = {0}, tb[16] = {0}, tcp[4] = {0}, tc[4], th[4];
             for (int q = 0; q < 4; q++) {
-                memcpy(tz + 4 * q, zr + q * H + j, n * sizeof(float));
-                memcpy(tb + 4 * q, b + q * H + j, n * sizeof(float));
+                memcpy(tz + 4 * q, zr + q * H + j, tn * sizeof(float));
+                memcpy(tb + 4 * q, b + q * H + j, tn * sizeof(float));
             }
-            memcpy(tcp, cpr + j, n * sizeof(float));
+            memcpy(tcp, cpr + j, tn * sizeof(float));
             fwd4(4, relu, tz, tb, tcp, tc, th);
-            for (int q = 0; q < 4; q++) memcpy(zr + q * H + j, tz + 4 * q, n * sizeof(float));
-            memcpy(cr + j, tc, n * sizeof(float));
-            memcpy(hr + j, th, n * sizeof(float));
+            for (int q = 0; q < 4; q++) memcpy(zr + q * H + j, tz + 4 * q, tn * sizeof(float));
+            memcpy(cr + j, tc, tn * sizeof(float));
+            memcpy(hr + j, th, tn * sizeof(float));
         }
     }
 }
@@ -76,17 +76,17 @@ static inline void bwd4(size_t stride, int relu, float *g4, const float *c, cons
     vst1q_f32(dc, vmulq_f32(dct, f));
 }
 
-void lstm_postgemm_bwd__neon(size_t rows, size_t H, int relu, float *gates, const float *c,
+void lstm_postgemm_bwd__neon(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
                              const float *c_prev, const float *dy, const float *dh, float *dc) {
     for (size_t r = 0; r < rows; r++) {
         float *gr = gates + r * 4 * H;
         size_t o = r * H, j = 0;
         const float *dyr = dy ? dy + o : NULL;
-        for (; j + 4 <= H; j += 4)
+        for (; j + 4 <= n; j += 4)
             bwd4(H, relu, gr + j, c + o + j, c_prev + o + j, dyr ? dyr + j : NULL, dh + o + j,
                  dc + o + j);
-        if (j < H) {
-            size_t n = H - j, sz = n * sizeof(float);
+        if (j < n) {
+            size_t sz = (n - j) * sizeof(float);
             float tg[16] = {0}, tc[4] = {0}, tcp[4] = {0}, tdy[4] = {0}, tdh[4] = {0}, tdc[4] = {0};
             for (int q = 0; q < 4; q++) memcpy(tg + 4 * q, gr + q * H + j, sz);
             memcpy(tc, c + o + j, sz);
