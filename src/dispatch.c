@@ -36,3 +36,16 @@ const simd_kernels *recur_kernels(void) {
 }
 
 const char *recur_isa(void) { return recur_kernels()->name; }
+
+static int split_override;
+static pthread_once_t split_once = PTHREAD_ONCE_INIT;
+
+static void read_split(void) {
+    const char *v = getenv("RECUR_LSTM_SPLIT");
+    split_override = !v ? 0 : !strcmp(v, "rows") ? 1 : !strcmp(v, "units") ? 2 : 0;
+}
+
+int recur_lstm_split_override(void) {
+    pthread_once(&split_once, read_split);
+    return split_override;
+}

@@ -15,6 +15,9 @@ recur_status recur_fail(recur_status s, const char *fmt, ...)
 /* The kernel set picked once per process (RECUR_ISA or the CPU's best). */
 const simd_kernels *recur_kernels(void);
 
+/* RECUR_LSTM_SPLIT, read once: 0 unset, 1 "rows", 2 "units" */
+int recur_lstm_split_override(void);
+
 /* Threads to use for the next parallel region: 1 inside an active parallel
  * region, else the recur_set_num_threads value or OpenMP's default. */
 int recur_threads(void);

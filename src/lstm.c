@@ -106,20 +106,61 @@ static recur_status check_workspace(const void *ws, const char *fn) {
     return RECUR_OK;
 }
 
-/* C[M][N] (+)= A[M][K] B[K][N] for one thread's rows of a time step */
+/* C[M][N] (+)= A[M][K] B[K][N], row-major with leading dimensions, for one
+ * thread's block of a time step */
 static int step_gemm(f32_gemm_fn gemm, int64_t M, int64_t N, int64_t K, const float *A,
-                     const float *B, float *C, int accumulate) {
+                     int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,
+                     int accumulate) {
+    if (M <= 0 || N <= 0) return 0;
     if (gemm) {
-        gemm((size_t)M, (size_t)N, (size_t)K, A, (size_t)K, B, (size_t)N, C, (size_t)N, accumulate);
+        gemm((size_t)M, (size_t)N, (size_t)K, A, (size_t)lda, B, (size_t)ldb, C, (size_t)ldc,
+             accumulate);
         return 0;
     }
-    return recur_sgemm('N', 'N', M, N, K, 1.0f, A, K, B, N, accumulate ? 1.0f : 0.0f, C, N);
+    return recur_sgemm('N', 'N', M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
 }
 
-/* dst[n] = src ? src : 0 */
-static void copy_or_zero(float *dst, const float *src, size_t n) {
-    if (src) memcpy(dst, src, n * sizeof(float));
-    else memset(dst, 0, n * sizeof(float));
+/* Which part of each time step a thread owns: batch rows [r0, r1) and hidden
+ * units [j0, j1). Threads split the batch (no barrier between steps) unless U
+ * is too big to stay in each core's cache or the batch too small to share: then
+ * they split the hidden units, read U once per step between them, and meet at
+ * a barrier after each step. RECUR_LSTM_SPLIT=rows|units forces one (tests). */
+typedef struct {
+    int64_t r0, r1, j0, j1;
+} lstm_block;
+
+static int use_unit_split(const lstm_shape *s, int nt) {
+    int forced = recur_lstm_split_override();
+    if (forced) return forced == 2 && nt > 1 && s->H >= 32;
+    if (nt < 2 || s->H < 16 * nt) return 0;
+    return (size_t)s->H * (size_t)s->G * sizeof(float) > ((size_t)1 << 20) || s->B < 8 * nt;
+}
+
+/* threads for the time loop, and this thread's block */
+static int loop_threads(const lstm_shape *s, int nt, int units) {
+    int64_t parts = units ? (s->H + 15) / 16 : s->B;
+    return nt < parts ? nt : (int)parts;
+}
+
+static lstm_block my_block(const lstm_shape *s, int units) {
+    const int n = omp_get_num_threads(), k = omp_get_thread_num();
+    lstm_block bl = {0, s->B, 0, s->H};
+    if (units) {
+        recur_split((s->H + 15) / 16, n, k, &bl.j0, &bl.j1);
+        bl.j0 *= 16, bl.j1 = bl.j1 * 16 < s->H ? bl.j1 * 16 : s->H;
+    } else {
+        recur_split(s->B, n, k, &bl.r0, &bl.r1);
+    }
+    return bl;
+}
+
+/* dst[r][j0..j1) = src ? src[r][j0..j1) : 0 for r in [r0, r1), rows of H floats */
+static void copy_block(float *dst, const float *src, const lstm_block *bl, int64_t H) {
+    for (int64_t r = bl->r0; r < bl->r1; r++) {
+        size_t n = (size_t)(bl->j1 - bl->j0) * sizeof(float);
+        if (src) memcpy(dst + r * H + bl->j0, src + r * H + bl->j0, n);
+        else memset(dst + r * H + bl->j0, 0, n);
+    }
 }
 
 recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const float *U,
@@ -151,47 +192,47 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
     const f32_gemm_fn gemm = recur_kernels()->gemm;
     const int nt = recur_threads();
 
+    const int units = use_unit_split(&s, nt);
     int err = recur_sgemm_par(nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, z, G);
     if (!err) {
-#pragma omp parallel num_threads(nt < B ? nt : (int)B)
+#pragma omp parallel num_threads(loop_threads(&s, nt, units))
         {
             recur_omp_enter();
-            int64_t r0, r1;
-            recur_split(B, omp_get_num_threads(), omp_get_thread_num(), &r0, &r1);
-            const size_t nr = (size_t)(r1 - r0), rowsH = nr * (size_t)H;
-            float *c = cs + r0 * H; /* inference: the running cell state */
-            if (train) {
-                copy_or_zero(hs + r0 * H, h0 ? h0 + r0 * H : NULL, rowsH);
-                copy_or_zero(c, c0 ? c0 + r0 * H : NULL, rowsH);
-            } else {
-                copy_or_zero(c, c0 ? c0 + r0 * H : NULL, rowsH);
-            }
-            for (int64_t t = 0; t < T && nr > 0; t++) {
-                float *zt = z + (t * B + r0) * G;
-                const float *hp; /* h_{t-1} rows; NULL: zeros, nothing to add */
-                if (t == 0) hp = h0 ? h0 + r0 * H : NULL;
-                else hp = train ? hs + (t * B + r0) * H : y + ((t - 1) * B + r0) * H;
-                if (hp) {
-                    int e = step_gemm(gemm, (int64_t)nr, G, H, hp, U, zt, 1);
-                    if (e) {
+            const lstm_block bl = my_block(&s, units);
+            const int64_t nr = bl.r1 - bl.r0, nj = bl.j1 - bl.j0, o = bl.r0 * H + bl.j0;
+            /* training: h_t and c_t kept per step; inference: c updated in place */
+            if (train) copy_block(hs, h0, &bl, H);
+            copy_block(cs, c0, &bl, H);
+            for (int64_t t = 0; t < T && nr > 0 && nj > 0; t++) {
+                float *zt = z + (t * B + bl.r0) * G + bl.j0;
+                const float *hp; /* all units of h_{t-1}, rows r0..; NULL: zeros */
+                if (t == 0) hp = h0 ? h0 + bl.r0 * H : NULL;
+                else hp = train ? hs + (t * B + bl.r0) * H : y + ((t - 1) * B + bl.r0) * H;
+                int e = 0;
+                if (hp && !units) e = step_gemm(gemm, nr, G, H, hp, H, U, G, zt, G, 1);
+                for (int q = 0; hp && units && q < 4 && !e; q++)
+                    e = step_gemm(gemm, nr, nj, H, hp, H, U + q * H + bl.j0, G, zt + q * H, G, 1);
+                if (e) {
 #pragma omp atomic write
-                        err = e;
-                        break;
-                    }
+                    err = e;
                 }
-                float *yt = y + (t * B + r0) * H;
+                float *yt = y + t * B * H + o;
                 if (train) {
-                    float *hn = hs + ((t + 1) * B + r0) * H;
-                    gate_fwd(nr, (size_t)H, (size_t)H, relu, zt, b, cs + (t * B + r0) * H,
-                             cs + ((t + 1) * B + r0) * H, hn);
-                    memcpy(yt, hn, rowsH * sizeof(float));
+                    float *hn = hs + (t + 1) * B * H + o;
+                    gate_fwd((size_t)nr, (size_t)nj, (size_t)H, relu, zt, b + bl.j0,
+                             cs + t * B * H + o, cs + (t + 1) * B * H + o, hn);
+                    for (int64_t r = 0; r < nr; r++)
+                        memcpy(yt + r * H, hn + r * H, (size_t)nj * sizeof(float));
                 } else {
-                    gate_fwd(nr, (size_t)H, (size_t)H, relu, zt, b, c, c, yt);
+                    gate_fwd((size_t)nr, (size_t)nj, (size_t)H, relu, zt, b + bl.j0, cs + o, cs + o,
+                             yt);
+                }
+                if (units) {
+#pragma omp barrier
                 }
             }
-            if (hT && nr) memcpy(hT + r0 * H, y + ((T - 1) * B + r0) * H, rowsH * sizeof(float));
-            if (cT && nr)
-                memcpy(cT + r0 * H, train ? cs + (T * B + r0) * H : c, rowsH * sizeof(float));
+            if (hT) copy_block(hT, y + (T - 1) * B * H, &bl, H);
+            if (cT) copy_block(cT, train ? cs + T * B * H : cs, &bl, H);
         }
     }
     free(scratch);
@@ -224,35 +265,38 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
     const int nt = recur_threads();
     int err = 0;
 
-#pragma omp parallel num_threads(nt < B ? nt : (int)B)
+    const int units = use_unit_split(&s, nt);
+#pragma omp parallel num_threads(loop_threads(&s, nt, units))
     {
         recur_omp_enter();
-        const int nth = omp_get_num_threads(), me = omp_get_thread_num();
-        int64_t r0, r1;
-        recur_split(G, nth, me, &r0, &r1); /* ut = U^T, split by rows of ut */
-        for (int64_t j = r0; j < r1; j++)
+        int64_t u0, u1; /* ut = U^T, split by rows of ut */
+        recur_split(G, omp_get_num_threads(), omp_get_thread_num(), &u0, &u1);
+        for (int64_t j = u0; j < u1; j++)
             for (int64_t i = 0; i < H; i++) ut[j * H + i] = U[i * G + j];
+        const lstm_block bl = my_block(&s, units);
+        const int64_t nr = bl.r1 - bl.r0, nj = bl.j1 - bl.j0, o = bl.r0 * H + bl.j0;
+        copy_block(dh, dhT, &bl, H);
+        copy_block(dc, dcT, &bl, H);
 #pragma omp barrier
-        recur_split(B, nth, me, &r0, &r1);
-        const size_t nr = (size_t)(r1 - r0), rowsH = nr * (size_t)H;
-        float *dhr = dh + r0 * H, *dcr = dc + r0 * H;
-        copy_or_zero(dhr, dhT ? dhT + r0 * H : NULL, rowsH);
-        copy_or_zero(dcr, dcT ? dcT + r0 * H : NULL, rowsH);
-        for (int64_t t = T - 1; t >= 0 && nr > 0; t--) {
-            float *gt = dz + (t * B + r0) * G;
-            gate_bwd(nr, (size_t)H, (size_t)H, relu, gt, cs + ((t + 1) * B + r0) * H, cs + (t * B + r0) * H,
-                     dy ? dy + (t * B + r0) * H : NULL, dhr, dcr);
+        for (int64_t t = T - 1; t >= 0 && nr > 0 && nj > 0; t--) {
+            float *gt = dz + (t * B + bl.r0) * G;
+            gate_bwd((size_t)nr, (size_t)nj, (size_t)H, relu, gt + bl.j0, cs + (t + 1) * B * H + o,
+                     cs + t * B * H + o, dy ? dy + t * B * H + o : NULL, dh + o, dc + o);
+            if (units) {
+#pragma omp barrier
+            }
             if (t > 0 || dh0) {
-                int e = step_gemm(gemm, (int64_t)nr, H, G, gt, ut, dhr, 0);
+                /* dh_{t-1}[rows][units] = dZ_t[rows][all 4H] U^T[4H][units] */
+                int e = step_gemm(gemm, nr, nj, G, gt, G, ut + bl.j0, H, dh + o, H, 0);
                 if (e) {
 #pragma omp atomic write
                     err = e;
-                    break;
                 }
             }
+            /* no second barrier: each thread reads back only the units of dh it wrote */
         }
-        if (dh0 && nr) memcpy(dh0 + r0 * H, dhr, rowsH * sizeof(float));
-        if (dc0 && nr) memcpy(dc0 + r0 * H, dcr, rowsH * sizeof(float));
+        if (dh0) copy_block(dh0, dh, &bl, H);
+        if (dc0) copy_block(dc0, dc, &bl, H);
     }
     if (err) return recur_gemm_fail(err, fn);
 
