@@ -19,6 +19,7 @@
 #include <oneapi/dnnl/dnnl_debug.h>
 #include <recur.h>
 
+#include "bench_model.h"
 #include "shim.h"
 
 enum { SGEMM_N = 1024, ALIGN_FLOATS = 16 /* 64 bytes */ };
@@ -367,6 +368,7 @@ static void add_case(bench_fn run, const char *what, recur_lstm_desc d, lstm_pas
 
 int main(int argc, char **argv) {
     bench_register("sgemm_peak/1024", bench_sgemm, NULL, 2.0 * SGEMM_N * SGEMM_N * SGEMM_N);
+    bench_model_register();
     for (int k = 0; k < N_SHAPES; k++) {
         recur_lstm_desc d = shapes[k];
         add_case(bench_recur, "fwd", d, PASS_FWD);

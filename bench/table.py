@@ -59,11 +59,27 @@ def table(title, kind, runs, peak):
               f"| {fmt(peak and 100 * flops / peak, '.0f')} |")
 
 
+def model_table(runs, peak):
+    rows = [n for n in runs if n.startswith("model_")]
+    if not rows:
+        return
+    print("\n### The tutorial model (2 x LSTM(128, relu), Dense, Dropout, Adam)\n")
+    print("| benchmark | ms | samples/s | GFLOP/s | % of sgemm peak |")
+    print("|---|--:|--:|--:|--:|")
+    for name in rows:
+        ms, flops = runs[name]
+        kind, arg = name.split("/")
+        samples = int(arg.split("_")[0][1:])
+        print(f"| {kind} {arg} | {ms:.3f} | {samples / ms * 1e3:.0f} | {flops / 1e9:.1f} "
+              f"| {fmt(peak and 100 * flops / peak, '.0f')} |")
+
+
 def main():
     runs, errors, cvs, ctx = load(sys.argv[1])
     peak = runs.get("sgemm_peak/1024", (None, None))[1]
     table("Training step: forward + backward", "train", runs, peak)
     table("Forward (recur: training forward; oneDNN: forward_inference)", "fwd", runs, peak)
+    model_table(runs, peak)
     print(f"\nsgemm peak (dnnl_sgemm 1024^3): {fmt(peak and peak / 1e9, '.1f')} GFLOP/s; "
           f"threads: recur {ctx.get('recur_threads', '?')}, "
           f"OpenMP/oneDNN {ctx.get('omp_max_threads', '?')}; "
