@@ -6,8 +6,9 @@
  * Backward: per step t, from T-1 down: gate kernel turns the saved gates into
  *           dZ_t in place; dh_{t-1} = dZ_t U^T. Then over all steps at once:
  *           dW = X^T dZ, dU = Hprev^T dZ, db = sum_rows dZ, dx = dZ W^T.
- * Threads split the batch; each runs its rows through every time step with no
- * barrier between steps. The big GEMMs are split over threads by output block.
+ * In the time loop threads split the batch (each runs its rows through every
+ * step, no barrier) or, for large U or small batches, the hidden units (see
+ * use_unit_split). The big GEMMs are split over threads by output block.
  *
  * Training workspace (64-byte aligned regions), for backward:
  *   gates [T][B][4H]   i, f, g, o after activation; backward overwrites with dZ
