@@ -171,8 +171,13 @@ typedef struct recur_optimizer {
     float beta_1, beta_2, epsilon; /* Adam */
     float momentum;                /* SGD */
     int nesterov;                  /* SGD */
+    /* Gradient clipping as Keras's legacy (tf.keras OptimizerV2) optimizers,
+     * 0 = off: first every element is clamped to [-clipvalue, clipvalue], then
+     * each array (an LSTM's kernel, recurrent_kernel and bias separately, not
+     * the global norm) whose L2 norm exceeds clipnorm is scaled to clipnorm. */
+    float clipnorm, clipvalue;
 } recur_optimizer;
-/* Keras's legacy Adam: beta_1 0.9, beta_2 0.999, epsilon 1e-7, decay 0. */
+/* Keras's legacy Adam: beta_1 0.9, beta_2 0.999, epsilon 1e-7, decay 0, no clipping. */
 RECUR_API recur_optimizer recur_adam(float learning_rate);
 RECUR_API recur_optimizer recur_sgd(float learning_rate, float momentum);
 
@@ -188,7 +193,7 @@ RECUR_API recur_status recur_model_compile(recur_model *m, const recur_optimizer
                                            recur_loss loss);
 
 typedef struct recur_epoch_logs {
-    int epoch;         /* 0-based */
+    int epoch;         /* 0-based from the start of training: a resumed fit starts at initial_epoch */
     float loss;        /* mean over the epoch's training samples (with dropout) */
     float accuracy;    /* NaN for MSE */
     float val_loss;    /* NaN without validation data */
@@ -196,8 +201,14 @@ typedef struct recur_epoch_logs {
     double seconds;    /* wall time of the epoch, validation included */
 } recur_epoch_logs;
 
-/* Called after each epoch; a non-zero return stops training. */
+/* Called after each epoch, once the model counts it as done; a non-zero
+ * return stops training. It may call recur_model_save on the model (a
+ * checkpoint: loading it and fitting with initial_epoch RECUR_EPOCHS_DONE
+ * continues exactly where this run would), evaluate and predict; not fit. */
 typedef int (*recur_epoch_callback)(void *user, const recur_epoch_logs *logs);
+
+/* initial_epoch value: the epochs the model has done (e.g. a loaded checkpoint's) */
+#define RECUR_EPOCHS_DONE (-1)
 
 typedef struct recur_fit_options {
     int epochs;             /* default 1 */
@@ -210,9 +221,16 @@ typedef struct recur_fit_options {
     FILE *progress;         /* where verbose output goes; recur writes nothing without it */
     recur_epoch_callback on_epoch_end;
     void *user;
+    int initial_epoch;      /* Keras's initial_epoch, default 0: fit runs epochs
+                               initial_epoch..epochs-1, so `epochs` is the total;
+                               RECUR_EPOCHS_DONE resumes a checkpoint */
 } recur_fit_options;
 RECUR_API recur_fit_options recur_fit_defaults(void);
 
+/* Trains. A non-finite loss or gradient stops it at once with
+ * RECUR_ERR_NUMERIC, before that step's update: the model keeps the last good
+ * weights and optimizer state, and the message names the layer (index and
+ * Keras name, e.g. "layer 3 (lstm_1)"), the epoch and the step. */
 RECUR_API recur_status recur_model_fit(recur_model *m, const float *x, const float *y, size_t n,
                                        const recur_fit_options *options);
 /* The epochs of the last fit, in order; valid until the next fit or destroy. */
@@ -226,6 +244,9 @@ RECUR_API recur_status recur_model_evaluate(recur_model *m, const float *x, cons
 RECUR_API recur_status recur_model_predict(recur_model *m, const float *x, size_t n,
                                            int batch_size, float *out);
 RECUR_API int recur_model_output_size(const recur_model *m);
+/* The sample shape given to recur_model_create (0 and 0 for NULL), e.g. to
+ * check a loaded model against the data. */
+RECUR_API void recur_model_input_shape(const recur_model *m, int *seq_len, int *features);
 RECUR_API size_t recur_model_param_count(const recur_model *m);
 /* Keras's model.summary() table into buf (snprintf rules: returns the full
  * length, writes at most size bytes including the terminating NUL). */
@@ -246,7 +267,9 @@ RECUR_API const float *recur_model_gradients(const recur_model *m, size_t *count
 RECUR_API recur_status recur_model_compute_gradients(recur_model *m, const float *x,
                                                      const float *y, size_t n, int training,
                                                      float *loss);
-/* One optimizer step with the gradient buffer's contents. */
+/* One optimizer step with the gradient buffer's contents, which clipping
+ * (clipvalue, clipnorm) changes in place. A non-finite gradient gives
+ * RECUR_ERR_NUMERIC naming the layer and array, and changes nothing. */
 RECUR_API recur_status recur_model_apply_gradients(recur_model *m);
 
 /* Model files: architecture, weights, optimizer state and training position,

@@ -36,4 +36,21 @@ expect_error 2 --bogus 1
 expect_error 1 --layers "lstm:128,dropout:1.5,dense:10:softmax"
 expect_error 1 --data /nonexistent/mnist
 expect_error 1 --load "$tmp/err"
+expect_error 2 --clipnorm -1
+expect_error 2 --clipvalue nan
+expect_error 2 --test-limit -5
+expect_error 2 --load "$tmp/m.bin" --resume "$tmp/m.bin"
+# unwritable outputs fail before any data is read or any training is done
+expect_error 1 --save /nonexistent/dir/m.bin
+expect_error 1 --checkpoint /nonexistent/dir/ck.bin
+expect_error 1 --save "$tmp"
+expect_error 1 --resume /nonexistent/ck.bin
+expect_error 1 --resume "$tmp/err"
+# lr 1000 makes the relu LSTMs overflow within a few steps: a clean stop, the
+# last good state kept
+expect_error 1 --limit 500 --test-limit 100 --lr 1000 --quiet --checkpoint "$tmp/nan.bin"
+grep -q "non-finite .* the step was not applied; the last good state is in $tmp/nan.bin" "$tmp/err" ||
+  fail "unexpected message: $(cat "$tmp/err")"
+"$bin" --data "$data" --load "$tmp/nan.bin" --epochs 0 --test-limit 100 --quiet > /dev/null ||
+  fail "the last good state does not load"
 echo "train smoke test passed"

@@ -130,19 +130,34 @@ recur_status recur_model_add_dropout(recur_model *m, float rate) {
 }
 
 recur_optimizer recur_adam(float learning_rate) {
-    recur_optimizer o = {RECUR_OPTIMIZER_ADAM, learning_rate, 0.0f, 0.9f, 0.999f, 1e-7f, 0.0f, 0};
+    recur_optimizer o = {RECUR_OPTIMIZER_ADAM, learning_rate, 0.0f, 0.9f, 0.999f, 1e-7f, 0.0f, 0,
+                         0.0f, 0.0f};
     return o;
 }
 
 recur_optimizer recur_sgd(float learning_rate, float momentum) {
-    recur_optimizer o = {RECUR_OPTIMIZER_SGD, learning_rate, 0.0f, 0.9f, 0.999f, 1e-7f, momentum, 0};
+    recur_optimizer o = {RECUR_OPTIMIZER_SGD, learning_rate, 0.0f, 0.9f, 0.999f, 1e-7f, momentum, 0,
+                         0.0f, 0.0f};
     return o;
+}
+
+void model_layer_name(const recur_model *m, int l, char *buf, size_t size) {
+    static const char *const kind[] = {"", "lstm", "dense", "dropout"};
+    const layer_kind k = m->layers[l].kind;
+    int same = 0; /* Keras numbers each kind apart: lstm, lstm_1, dense, ... */
+    for (int i = 0; i < l; i++) same += m->layers[i].kind == k;
+    if (same) snprintf(buf, size, "layer %d (%s_%d)", l + 1, kind[k], same);
+    else snprintf(buf, size, "layer %d (%s)", l + 1, kind[k]);
 }
 
 int model_output_size(const recur_model *m) {
     return m->nlayers ? m->layers[m->nlayers - 1].out_feat : m->F;
 }
 int recur_model_output_size(const recur_model *m) { return m ? model_output_size(m) : 0; }
+void recur_model_input_shape(const recur_model *m, int *seq_len, int *features) {
+    if (seq_len) *seq_len = m ? m->T : 0;
+    if (features) *features = m ? m->F : 0;
+}
 size_t recur_model_param_count(const recur_model *m) {
     size_t n = 0;
     for (int l = 0; m && l < m->nlayers; l++) n += m->layers[l].nparams;
@@ -231,6 +246,11 @@ recur_status recur_model_compile(recur_model *m, const recur_optimizer *opt, rec
     if (opt->kind == RECUR_OPTIMIZER_SGD && !(opt->momentum >= 0 && opt->momentum < 1))
         return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: SGD momentum must be in [0, 1), got %g",
                           fn, (double)opt->momentum);
+    if (!(opt->clipnorm >= 0 && isfinite(opt->clipnorm)) ||
+        !(opt->clipvalue >= 0 && isfinite(opt->clipvalue)))
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                          "%s: clipnorm and clipvalue must be finite and >= 0 (0: off), got %g and %g",
+                          fn, (double)opt->clipnorm, (double)opt->clipvalue);
 
     size_t n = 0;
     for (int l = 0; l < m->nlayers; l++) {
@@ -577,9 +597,77 @@ recur_status recur_model_predict(recur_model *m, const float *x, size_t n, int b
     return RECUR_OK;
 }
 
+/* ---- Non-finite values: stop before the update ---------------------------- */
+
+static int all_finite(const float *v, size_t n) {
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(v[k])) return 0;
+    return 1;
+}
+
+/* " at epoch 2, step 17" (1-based, as the progress bar counts), or "" */
+static const char *position(char *buf, size_t size, int epoch, int step) {
+    if (epoch < 0) return "";
+    snprintf(buf, size, " at epoch %d, step %d", epoch + 1, step + 1);
+    return buf;
+}
+
+/* A batch's loss is not finite: names the first place a NaN or infinity shows
+ * up on the way to it. The scan runs only on failure. */
+static recur_status loss_fail(const recur_model *m, int B, const char *fn, int epoch, int step) {
+    char pos[48], name[64];
+    const char *at = position(pos, sizeof pos, epoch, step);
+    if (!all_finite(m->x0, (size_t)m->T * (size_t)B * (size_t)m->F))
+        return recur_fail(RECUR_ERR_NUMERIC,
+                          "%s: non-finite loss%s: the input batch holds NaN or infinity; the step "
+                          "was not applied",
+                          fn, at);
+    for (int l = 0; l < m->nlayers; l++) {
+        const layer *L = &m->layers[l];
+        const size_t nout = (size_t)L->out_steps * (size_t)B * (size_t)L->out_feat;
+        const char *why = !all_finite(m->params + L->w_off, L->nparams) ? "has non-finite weights"
+                          : !all_finite(L->out, nout)                   ? "gives non-finite outputs"
+                                                                        : NULL;
+        if (why) {
+            model_layer_name(m, l, name, sizeof name);
+            return recur_fail(RECUR_ERR_NUMERIC,
+                              "%s: non-finite loss%s: %s %s; the step was not applied", fn, at,
+                              name, why);
+        }
+    }
+    model_layer_name(m, m->nlayers - 1, name, sizeof name);
+    return recur_fail(RECUR_ERR_NUMERIC,
+                      "%s: non-finite loss%s: the loss overflows on the finite outputs of %s; the "
+                      "step was not applied",
+                      fn, at, name);
+}
+
+/* The update, unless a gradient holds a NaN or infinity: then nothing changes
+ * and the last good weights and optimizer state stay. */
+static recur_status apply_step(recur_model *m, const char *fn, int epoch, int step) {
+    int l;
+    const char *array;
+    if (grads_nonfinite(m, &l, &array)) {
+        char pos[48], name[64];
+        model_layer_name(m, l, name, sizeof name);
+        return recur_fail(RECUR_ERR_NUMERIC,
+                          "%s: non-finite gradient in %s %s%s; the step was not applied", fn, name,
+                          array, position(pos, sizeof pos, epoch, step));
+    }
+    optim_step(m);
+    return RECUR_OK;
+}
+
 int recur_model_history(const recur_model *m, const recur_epoch_logs **epochs) {
     if (epochs) *epochs = m ? m->history : NULL;
     return m ? m->history_n : 0;
+}
+
+/* A failure mid-epoch: ends a progress line being redrawn in place, so the
+ * caller's message starts on a line of its own. */
+static recur_status fit_stop(const progress *bar, recur_status st) {
+    if (bar->tty) fputc('\n', bar->out);
+    return st;
 }
 
 recur_status recur_model_fit(recur_model *m, const float *x, const float *y, size_t n,
@@ -592,6 +680,10 @@ recur_status recur_model_fit(recur_model *m, const float *x, const float *y, siz
         return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
                           "%s: epochs must be >= 0 and batch_size > 0, got %d and %d", fn,
                           o->epochs, o->batch_size);
+    if (o->initial_epoch < 0 && o->initial_epoch != RECUR_EPOCHS_DONE)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                          "%s: initial_epoch must be >= 0 or RECUR_EPOCHS_DONE, got %d", fn,
+                          o->initial_epoch);
     if (!(o->validation_split >= 0.0f && o->validation_split < 1.0f))
         return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
                           "%s: validation_split must be in [0, 1), got %g", fn,
@@ -614,9 +706,15 @@ recur_status recur_model_fit(recur_model *m, const float *x, const float *y, siz
         vx = x + ntrain * (size_t)m->T * (size_t)m->F, vy = y + ntrain * ny;
     }
 
+    /* Keras's initial_epoch: epochs is the total; a resumed run trains the rest */
+    const int first = o->initial_epoch != RECUR_EPOCHS_DONE ? o->initial_epoch
+                      : m->epochs_done < (uint64_t)o->epochs ? (int)m->epochs_done
+                                                             : o->epochs;
+    const int todo = first < o->epochs ? o->epochs - first : 0;
+
     if ((st = model_ensure_batch(m, o->batch_size, fn))) return st;
     size_t *perm = realloc(m->perm, ntrain * sizeof *perm);
-    recur_epoch_logs *hist = realloc(m->history, ((size_t)o->epochs + 1) * sizeof *hist);
+    recur_epoch_logs *hist = realloc(m->history, ((size_t)todo + 1) * sizeof *hist);
     if (perm) m->perm = perm;
     if (hist) m->history = hist;
     if (!perm || !hist) return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
@@ -625,7 +723,7 @@ recur_status recur_model_fit(recur_model *m, const float *x, const float *y, siz
     const int steps = (int)((ntrain + (size_t)o->batch_size - 1) / (size_t)o->batch_size);
     progress bar;
     progress_init(&bar, o->verbose ? o->progress : NULL, o->verbose, steps);
-    for (int epoch = 0; epoch < o->epochs; epoch++) {
+    for (int epoch = first; epoch < o->epochs; epoch++) {
         double t0 = omp_get_wtime();
         for (size_t k = 0; k < ntrain; k++) perm[k] = k;
         if (o->shuffle)
@@ -639,18 +737,19 @@ recur_status recur_model_fit(recur_model *m, const float *x, const float *y, siz
         long correct = 0;
         size_t seen = 0;
         for (int s = 0; s < steps; s++) {
-            size_t first = (size_t)s * (size_t)o->batch_size;
-            int B = (int)(ntrain - first < (size_t)o->batch_size ? ntrain - first
-                                                                  : (size_t)o->batch_size);
-            gather(m, x, y, perm + first, 0, B);
+            size_t at = (size_t)s * (size_t)o->batch_size;
+            int B = (int)(ntrain - at < (size_t)o->batch_size ? ntrain - at : (size_t)o->batch_size);
+            gather(m, x, y, perm + at, 0, B);
             const float *out = forward(m, B, 1, &st);
-            if (!out) return st;
+            if (!out) return fit_stop(&bar, st);
             int c = 0;
-            loss_sum += loss_forward_backward(m, out, m->yb, B, 1, &c);
+            const double loss = loss_forward_backward(m, out, m->yb, B, 1, &c);
+            if (!isfinite(loss)) return fit_stop(&bar, loss_fail(m, B, fn, epoch, s));
+            loss_sum += loss;
             correct += c;
             seen += (size_t)B;
-            if ((st = backward(m, B))) return st;
-            optim_step(m);
+            if ((st = backward(m, B)) || (st = apply_step(m, fn, epoch, s)))
+                return fit_stop(&bar, st);
             progress_step(&bar, s + 1, loss_sum / (double)seen,
                           m->loss == RECUR_LOSS_MSE ? NAN : (double)correct / (double)seen);
         }
@@ -659,10 +758,10 @@ recur_status recur_model_fit(recur_model *m, const float *x, const float *y, siz
                                                            : (float)((double)correct / (double)ntrain),
                                  NAN, NAN, 0.0};
         if (vx && (st = evaluate(m, vx, vy, vn, o->batch_size, &logs.val_loss, &logs.val_accuracy)))
-            return st;
+            return fit_stop(&bar, st);
         logs.seconds = omp_get_wtime() - t0;
         m->history[m->history_n++] = logs;
-        m->epochs_done++;
+        m->epochs_done++; /* before the callback: a checkpoint written there records this epoch */
         progress_epoch_end(&bar, &logs);
         if (o->on_epoch_end && o->on_epoch_end(o->user, &logs)) break;
     }
@@ -701,7 +800,7 @@ recur_status recur_model_compute_gradients(recur_model *m, const float *x, const
 }
 
 recur_status recur_model_apply_gradients(recur_model *m) {
-    recur_status st = check_ready(m, "recur_model_apply_gradients");
-    if (!st) optim_step(m);
-    return st;
+    static const char fn[] = "recur_model_apply_gradients";
+    recur_status st = check_ready(m, fn);
+    return st ? st : apply_step(m, fn, -1, 0);
 }

@@ -73,8 +73,18 @@ recur_status model_ensure_batch(recur_model *m, int batch, const char *fn);
 int model_output_size(const recur_model *m);
 /* Adds one layer (validated), used by the public add functions and the loader. */
 recur_status model_add(recur_model *m, const layer *proto, const char *fn);
+/* "layer 3 (lstm_1)": the 1-based index and the Keras name the summary shows */
+void model_layer_name(const recur_model *m, int l, char *buf, size_t size);
 
-/* optim.c: one optimizer step over the flat buffers */
+/* optim.c */
+/* A layer's weight arrays in the flat buffers: offsets, lengths and Keras
+ * names (kernel, recurrent_kernel, bias); returns how many (0 for Dropout). */
+int layer_arrays(const layer *L, size_t off[3], size_t len[3], const char *name[3]);
+/* The first weight array whose gradient holds a NaN or infinity: its layer
+ * into *l and its name into *array; 0 when every gradient is finite. */
+int grads_nonfinite(const recur_model *m, int *l, const char **array);
+/* Clipping (clipvalue, then clipnorm per array, in place in m->grads) and one
+ * optimizer step over the flat buffers; the gradients must be finite. */
 void optim_step(recur_model *m);
 /* loss over a batch and dLoss/d(output) into the last layer's dout; for the
  * fused softmax + cross-entropy, dLoss/d(logits). Returns the batch's summed

@@ -1,11 +1,12 @@
 /* Model files. Little-endian throughout:
- *   "RECURMDL"  u32 version (1)
+ *   "RECURMDL"  u32 version (2; version 1 files, without the clip fields, load too)
  *   i32 T, i32 F, u64 seed, u32 nlayers
  *   per layer: u32 kind (1 LSTM, 2 Dense, 3 Dropout), i32 units, i32 activation,
  *              i32 return_sequences, f32 rate
  *   u32 compiled; if 1:
  *     u32 optimizer (0 Adam, 1 SGD), f32 learning_rate, decay, beta_1, beta_2,
- *     epsilon, momentum, i32 nesterov, u32 loss (0 sparse CE, 1 MSE),
+ *     epsilon, momentum, i32 nesterov, f32 clipnorm, clipvalue (version 2),
+ *     u32 loss (0 sparse CE, 1 MSE),
  *     u64 iterations, u64 shuffle_rng, u64 epochs_done, u64 nparams,
  *     f32 params[nparams], f32 moment1[nparams], f32 moment2[nparams]
  *   u32 CRC-32 (zlib's) of every byte before it
@@ -25,7 +26,7 @@
 #include "model.h"
 
 #define MAGIC "RECURMDL"
-#define VERSION 1u
+#define VERSION 2u
 
 /* ---- writing into a growing buffer -------------------------------------- */
 
@@ -124,6 +125,8 @@ static void serialise(const recur_model *m, wbuf *b) {
         put_f32(b, o->epsilon);
         put_f32(b, o->momentum);
         put_u32(b, (uint32_t)o->nesterov);
+        put_f32(b, o->clipnorm);
+        put_f32(b, o->clipvalue);
         put_u32(b, (uint32_t)m->loss);
         put_u64(b, m->iterations);
         put_u64(b, m->shuffle_rng);
@@ -227,15 +230,22 @@ static const char *last_error_copy(char why[512]) {
 
 #define BAD(...) (st = recur_fail(RECUR_ERR_FORMAT, __VA_ARGS__))
 
+/* the parameters the layers need; SIZE_MAX if the count overflows */
+static size_t layers_params(const recur_model *m) {
+    size_t n = 0;
+    for (int l = 0; l < m->nlayers; l++)
+        if (__builtin_add_overflow(n, m->layers[l].nparams, &n)) return SIZE_MAX;
+    return n;
+}
+
 static recur_status parse(rbuf *r, recur_model **out, const char *path, const char *fn) {
     recur_status st = RECUR_OK;
     recur_model *m = NULL;
     char why[512];
-    r->pos = 8;
     uint32_t version = get_u32(r);
-    if (version != VERSION)
-        return BAD("%s: %s has format version %u; this recur reads version %u", fn, path, version,
-                   VERSION);
+    if (version < 1 || version > VERSION)
+        return BAD("%s: %s has format version %u; this recur reads versions 1 to %u", fn, path,
+                   version, VERSION);
     int32_t T = get_i32(r), F = get_i32(r);
     uint64_t seed = get_u64(r);
     uint32_t nlayers = get_u32(r);
@@ -256,22 +266,27 @@ static recur_status parse(rbuf *r, recur_model **out, const char *path, const ch
     }
     uint32_t compiled = st ? 0 : get_u32(r);
     if (!st && compiled) {
-        recur_optimizer o;
+        recur_optimizer o = {0}; /* fields the format does not hold (clipping) stay off */
         o.kind = (recur_optimizer_kind)get_u32(r);
         o.learning_rate = get_f32(r), o.decay = get_f32(r);
         o.beta_1 = get_f32(r), o.beta_2 = get_f32(r), o.epsilon = get_f32(r);
         o.momentum = get_f32(r), o.nesterov = get_i32(r);
+        o.clipnorm = version >= 2 ? get_f32(r) : 0.0f;
+        o.clipvalue = version >= 2 ? get_f32(r) : 0.0f;
         recur_loss loss = (recur_loss)get_u32(r);
         uint64_t iterations = get_u64(r), shuffle_rng = get_u64(r), epochs_done = get_u64(r);
         uint64_t nparams = get_u64(r);
+        /* the count and the file's length are checked before compile
+         * allocates: a few hundred bytes can describe a model of terabytes */
+        size_t need = layers_params(m);
         if (r->short_read) BAD("%s: %s is truncated in the optimizer section", fn, path);
-        else if (recur_model_compile(m, &o, loss))
-            BAD("%s: %s: bad optimizer or loss: %s", fn, path, last_error_copy(why));
-        else if (nparams != m->nparams)
+        else if (nparams != need)
             BAD("%s: %s holds %llu parameters but its layers need %zu", fn, path,
-                (unsigned long long)nparams, m->nparams);
+                (unsigned long long)nparams, need);
         else if ((r->len - r->pos) / 12 < nparams)
             BAD("%s: %s is truncated in the parameters", fn, path);
+        else if (recur_model_compile(m, &o, loss))
+            BAD("%s: %s: bad optimizer or loss: %s", fn, path, last_error_copy(why));
         else {
             float *dst[3] = {m->params, m->m1, m->m2};
             for (int a = 0; a < 3; a++)
@@ -279,8 +294,9 @@ static recur_status parse(rbuf *r, recur_model **out, const char *path, const ch
             m->iterations = iterations, m->shuffle_rng = shuffle_rng, m->epochs_done = epochs_done;
         }
     }
-    if (!st && (r->short_read || r->pos != r->len - 4))
-        BAD("%s: %s has %zu bytes after the model", fn, path, r->len - 4 - r->pos);
+    if (!st && r->short_read) BAD("%s: %s is truncated", fn, path);
+    else if (!st && r->pos != r->len)
+        BAD("%s: %s has %zu bytes after the model", fn, path, r->len - r->pos);
     if (st) {
         recur_model_destroy(m);
         return st;
@@ -308,8 +324,10 @@ recur_status recur_model_load(recur_model **out, const char *path) {
             st = recur_fail(RECUR_ERR_FORMAT,
                             "%s: %s is corrupted (checksum %08x, expected %08x) or truncated", fn,
                             path, actual, stored);
-        else
-            st = parse(&r, out, path, fn);
+        else {
+            rbuf body = {data, len - 4, 8, 0}; /* the checksum is not part of the model */
+            st = parse(&body, out, path, fn);
+        }
     }
     free(data);
     return st;

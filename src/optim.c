@@ -4,11 +4,74 @@
 
 #include "model.h"
 
+int layer_arrays(const layer *L, size_t off[3], size_t len[3], const char *name[3]) {
+    const size_t in = (size_t)L->in_feat, u = (size_t)L->units;
+    switch (L->kind) {
+    case LAYER_LSTM:
+        off[0] = L->w_off, len[0] = in * 4 * u, name[0] = "kernel";
+        off[1] = L->u_off, len[1] = u * 4 * u, name[1] = "recurrent_kernel";
+        off[2] = L->b_off, len[2] = 4 * u, name[2] = "bias";
+        return 3;
+    case LAYER_DENSE:
+        off[0] = L->w_off, len[0] = in * u, name[0] = "kernel";
+        off[1] = L->b_off, len[1] = u, name[1] = "bias";
+        return 2;
+    default: return 0;
+    }
+}
+
+/* In double, squares of floats cannot overflow, so the sum is NaN or infinite
+ * exactly when an element is: one pass serves clipnorm and the finiteness
+ * check. The simd reduction's order is fixed by the code, not the threads. */
+static double sumsq(const float *g, size_t n) {
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (size_t k = 0; k < n; k++) s += (double)g[k] * g[k];
+    return s;
+}
+
+int grads_nonfinite(const recur_model *m, int *l, const char **array) {
+    for (int i = 0; i < m->nlayers; i++) {
+        size_t off[3], len[3];
+        const char *name[3];
+        for (int a = 0, na = layer_arrays(&m->layers[i], off, len, name); a < na; a++)
+            if (!isfinite(sumsq(m->grads + off[a], len[a]))) {
+                *l = i, *array = name[a];
+                return 1;
+            }
+    }
+    return 0;
+}
+
+/* tf.keras OptimizerV2's order: clip_by_value, then clip_by_norm per variable,
+ * g * clipnorm / ||g|| when ||g|| > clipnorm. */
+static void clip(recur_model *m) {
+    const float cv = m->opt.clipvalue;
+    const double cn = m->opt.clipnorm;
+    if (cv == 0.0f && cn == 0.0) return;
+    for (int i = 0; i < m->nlayers; i++) {
+        size_t off[3], len[3];
+        const char *name[3];
+        for (int a = 0, na = layer_arrays(&m->layers[i], off, len, name); a < na; a++) {
+            float *g = m->grads + off[a];
+            const size_t n = len[a];
+            if (cv > 0.0f)
+                for (size_t k = 0; k < n; k++) g[k] = g[k] > cv ? cv : g[k] < -cv ? -cv : g[k];
+            const double norm = cn > 0.0 ? sqrt(sumsq(g, n)) : 0.0;
+            if (norm > cn) {
+                const float s = (float)(cn / norm);
+                for (size_t k = 0; k < n; k++) g[k] *= s;
+            }
+        }
+    }
+}
+
 /* Keras's legacy Adam and SGD, with the legacy decay lr / (1 + decay * t):
  *   Adam: t = iterations + 1; lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t)
  *         m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr_t m / (sqrt(v) + eps)
  *   SGD:  v = mu v - lr g;  p += v   (Nesterov: p += mu v - lr g) */
 void optim_step(recur_model *m) {
+    clip(m);
     const recur_optimizer *o = &m->opt;
     const double lr = (double)o->learning_rate / (1.0 + (double)o->decay * (double)m->iterations);
     float *p = m->params, *m1 = m->m1, *m2 = m->m2;

@@ -1,4 +1,5 @@
 /* The layer spec: "lstm:128:relu:seq,dropout:0.2,dense:10:softmax". */
+#define _POSIX_C_SOURCE 200809L /* strtok_r: declared only for POSIX, not by -std=c11 alone */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <recur.h>
 
@@ -123,6 +124,79 @@ static void test_sgd_momentum_matches_hand_computation(void) {
         }
         recur_model_destroy(m);
     }
+}
+
+/* y = w1 x1 + w2 x2 + b: a kernel of two elements and a bias of one, so
+ * per-array clipnorm (Keras's) and a global norm would differ. */
+static recur_model *tiny_linear2(const recur_optimizer *opt) {
+    recur_model *m;
+    CU_ASSERT_FATAL(ok(recur_model_create(&m, 1, 2, 1)));
+    CU_ASSERT_FATAL(ok(recur_model_add_dense(m, 1, RECUR_ACT_LINEAR)));
+    CU_ASSERT_FATAL(ok(recur_model_compile(m, opt, RECUR_LOSS_MSE)));
+    size_t n;
+    float *p = recur_model_params(m, &n);
+    CU_ASSERT_FATAL(n == 3);
+    p[0] = 0.5f, p[1] = -0.3f, p[2] = 0.2f;
+    return m;
+}
+
+/* SGD steps with clipvalue, clipnorm and both (value first, then the norm of
+ * each array), against the gradient clipped by hand in double. */
+static void test_clipping_matches_hand_computation(void) {
+    const struct {
+        float clipvalue, clipnorm;
+    } cases[] = {{3.0f, 0.0f}, {0.0f, 2.0f}, {3.0f, 2.0f}, {0.0f, 100.0f}};
+    const float x[2] = {1.5f, -2.0f}, t = 3.0f;
+    for (int c = 0; c < 4; c++) {
+        recur_optimizer opt = recur_sgd(0.1f, 0.0f);
+        opt.clipvalue = cases[c].clipvalue, opt.clipnorm = cases[c].clipnorm;
+        recur_model *m = tiny_linear2(&opt);
+        double w[3] = {0.5, -0.3, 0.2};
+        for (int it = 0; it < 3; it++) {
+            float loss;
+            CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, &t, 1, 1, &loss)));
+            CU_ASSERT_FATAL(ok(recur_model_apply_gradients(m)));
+            const double e = w[0] * x[0] + w[1] * x[1] + w[2] - t;
+            double g[3] = {2 * e * x[0], 2 * e * x[1], 2 * e}; /* kernel g[0..1], bias g[2] */
+            const double v = cases[c].clipvalue, cn = cases[c].clipnorm;
+            for (int k = 0; v > 0 && k < 3; k++) g[k] = g[k] > v ? v : g[k] < -v ? -v : g[k];
+            const double nk = sqrt(g[0] * g[0] + g[1] * g[1]), nb = fabs(g[2]);
+            if (cn > 0 && nk > cn) g[0] *= cn / nk, g[1] *= cn / nk;
+            if (cn > 0 && nb > cn) g[2] *= cn / nb;
+            const float *p = recur_model_params(m, NULL), *gc = recur_model_gradients(m, NULL);
+            for (int k = 0; k < 3; k++) {
+                w[k] -= 0.1 * g[k];
+                CU_ASSERT_DOUBLE_EQUAL(gc[k], g[k], 1e-5); /* clipped in place */
+                CU_ASSERT_DOUBLE_EQUAL(p[k], w[k], 1e-6);
+            }
+        }
+        recur_model_destroy(m);
+    }
+    /* the first step of clipnorm 2 by hand: e = -1.45, g = (-4.35, 5.8 | -2.9),
+     * ||kernel|| = 7.25 -> (-1.2, 1.6), |bias| 2.9 -> -2 */
+    recur_optimizer opt = recur_sgd(1.0f, 0.0f);
+    opt.clipnorm = 2.0f;
+    recur_model *m = tiny_linear2(&opt);
+    float loss;
+    CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, &t, 1, 1, &loss)));
+    CU_ASSERT_FATAL(ok(recur_model_apply_gradients(m)));
+    const float *p = recur_model_params(m, NULL);
+    CU_ASSERT_DOUBLE_EQUAL(p[0], 0.5 + 1.2, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(p[1], -0.3 - 1.6, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(p[2], 0.2 + 2.0, 1e-6);
+    recur_model_destroy(m);
+
+    const float bad[] = {-1.0f, NAN, INFINITY};
+    for (int k = 0; k < 3; k++)
+        for (int which = 0; which < 2; which++) {
+            recur_optimizer o = recur_adam(1e-3f);
+            *(which ? &o.clipvalue : &o.clipnorm) = bad[k];
+            CU_ASSERT_FATAL(ok(recur_model_create(&m, 1, 2, 1)));
+            CU_ASSERT_FATAL(ok(recur_model_add_dense(m, 1, RECUR_ACT_LINEAR)));
+            CU_ASSERT_EQUAL(recur_model_compile(m, &o, RECUR_LOSS_MSE), RECUR_ERR_INVALID_ARGUMENT);
+            CU_ASSERT(mentions("clipnorm and clipvalue"));
+            recur_model_destroy(m);
+        }
 }
 
 /* ---- gradients of every layer kind against finite differences ----------- */
@@ -415,6 +489,204 @@ static void test_save_load_predicts_identically_and_resumes(void) {
     free(x);
 }
 
+/* ---- resume, non-finite values, the file format -------------------------- */
+
+typedef struct {
+    recur_model *m;
+    const char *path;
+    int stop_after, calls, first_epoch, done_ok;
+} ckpt_state;
+
+/* saves a checkpoint after every epoch, as recur-train --checkpoint does */
+static int save_and_maybe_stop(void *user, const recur_epoch_logs *l) {
+    ckpt_state *c = user;
+    if (c->calls++ == 0) c->first_epoch = l->epoch;
+    c->done_ok &= recur_model_save(c->m, c->path) == RECUR_OK;
+    return c->calls >= c->stop_after;
+}
+
+/* A: 3 epochs. B: checkpoints from the callback and stops after epoch 1; the
+ * checkpoint, loaded and fit with initial_epoch RECUR_EPOCHS_DONE and epochs 3
+ * (the total), trains epochs 2 and 3 and ends bit-identical to A. */
+static void test_checkpoint_from_callback_resumes_exactly(void) {
+    enum { N = 150, T = 6, F = 2 };
+    float *x = malloc(sizeof(float) * N * T * F), y[N];
+    toy_data(x, y, N, T, F, 21);
+    char path[256];
+    tmp_path(path, sizeof path, "ckpt.bin");
+    recur_fit_options fo = recur_fit_defaults();
+    fo.batch_size = 16, fo.epochs = 3, fo.validation_split = 0.2f;
+    recur_model *a = toy_model(8), *b = toy_model(8), *c;
+    CU_ASSERT_FATAL(ok(recur_model_fit(a, x, y, N, &fo)));
+
+    ckpt_state cs = {b, path, 1, 0, -1, 1};
+    fo.on_epoch_end = save_and_maybe_stop, fo.user = &cs;
+    CU_ASSERT_FATAL(ok(recur_model_fit(b, x, y, N, &fo)));
+    CU_ASSERT(cs.done_ok && cs.calls == 1 && cs.first_epoch == 0);
+    CU_ASSERT_FATAL(ok(recur_model_load(&c, path)));
+    cs = (ckpt_state){c, path, 99, 0, -1, 1};
+    fo.initial_epoch = RECUR_EPOCHS_DONE;
+    CU_ASSERT_FATAL(ok(recur_model_fit(c, x, y, N, &fo)));
+    const recur_epoch_logs *h;
+    CU_ASSERT_EQUAL(recur_model_history(c, &h), 2);
+    CU_ASSERT(cs.done_ok && cs.calls == 2 && cs.first_epoch == 1 && h[0].epoch == 1);
+    size_t na, nc;
+    const float *wa = recur_model_params(a, &na), *wc = recur_model_params(c, &nc);
+    CU_ASSERT(na == nc && memcmp(wa, wc, na * sizeof(float)) == 0);
+
+    /* all epochs done: nothing to train; an explicit initial_epoch past the end too */
+    CU_ASSERT(ok(recur_model_fit(c, x, y, N, &fo)));
+    CU_ASSERT_EQUAL(recur_model_history(c, NULL), 0);
+    fo.initial_epoch = 5;
+    CU_ASSERT(ok(recur_model_fit(c, x, y, N, &fo)));
+    CU_ASSERT_EQUAL(recur_model_history(c, NULL), 0);
+    CU_ASSERT(memcmp(wa, recur_model_params(c, NULL), na * sizeof(float)) == 0);
+    fo.initial_epoch = -2;
+    CU_ASSERT_EQUAL(recur_model_fit(c, x, y, N, &fo), RECUR_ERR_INVALID_ARGUMENT);
+    CU_ASSERT(mentions("initial_epoch"));
+    unlink(path);
+    recur_model_destroy(a), recur_model_destroy(b), recur_model_destroy(c);
+    free(x);
+}
+
+/* A NaN weight stops fit before any update, naming the layer as Keras would;
+ * a NaN sample in the third batch stops it there with the weights of the two
+ * good steps, bit for bit. */
+static void test_nonfinite_loss_stops_fit_with_last_good_weights(void) {
+    enum { N = 64, T = 6, F = 2 };
+    float *x = malloc(sizeof(float) * N * T * F), y[N];
+    toy_data(x, y, N, T, F, 31);
+    recur_fit_options fo = recur_fit_defaults();
+    fo.batch_size = 16, fo.epochs = 2, fo.shuffle = 0;
+
+    /* layers: lstm, dropout, lstm_1, dense; the recurrent kernel of lstm_1 */
+    recur_model *m = toy_model(5);
+    size_t n;
+    float *p = recur_model_params(m, &n);
+    const size_t at = 4 * 16 * (2 + 16 + 1) + 4 * 8 * 16 + 7;
+    p[at] = NAN;
+    float *before = malloc(n * sizeof(float));
+    memcpy(before, p, n * sizeof(float));
+    CU_ASSERT_EQUAL(recur_model_fit(m, x, y, N, &fo), RECUR_ERR_NUMERIC);
+    CU_ASSERT(mentions("non-finite loss at epoch 1, step 1"));
+    CU_ASSERT(mentions("layer 3 (lstm_1) has non-finite weights"));
+    CU_ASSERT(mentions("not applied"));
+    CU_ASSERT(memcmp(before, p, n * sizeof(float)) == 0);
+    CU_ASSERT_EQUAL(recur_model_history(m, NULL), 0);
+    recur_model_destroy(m);
+
+    /* samples 32..47 make step 3; the reference trains on the first 32 only */
+    x[40 * T * F + 3] = NAN;
+    recur_model *a = toy_model(5), *b = toy_model(5);
+    CU_ASSERT_EQUAL(recur_model_fit(a, x, y, N, &fo), RECUR_ERR_NUMERIC);
+    CU_ASSERT(mentions("non-finite loss at epoch 1, step 3: the input batch"));
+    fo.epochs = 1;
+    CU_ASSERT_FATAL(ok(recur_model_fit(b, x, y, 32, &fo)));
+    CU_ASSERT(memcmp(recur_model_params(a, NULL), recur_model_params(b, NULL), n * sizeof(float)) == 0);
+    /* the model still trains once the data is clean */
+    x[40 * T * F + 3] = 0.5f;
+    CU_ASSERT(ok(recur_model_fit(a, x, y, N, &fo)));
+    recur_model_destroy(a), recur_model_destroy(b);
+    free(before);
+    free(x);
+}
+
+/* A finite loss with an overflowing gradient (x = 1e20, w = 1e10: the loss is
+ * 1e60 in double, dL/dw = 2e50 is infinite in float) stops fit and
+ * apply_gradients, naming the layer and the array, with nothing changed. */
+static void test_nonfinite_gradient_is_not_applied(void) {
+    recur_optimizer adam = recur_adam(0.01f);
+    recur_model *m = tiny_linear(&adam);
+    float *p = recur_model_params(m, NULL);
+    p[0] = 1e10f;
+    const float x = 1e20f, t = 0.0f, keep[2] = {p[0], p[1]};
+    recur_fit_options fo = recur_fit_defaults();
+    CU_ASSERT_EQUAL(recur_model_fit(m, &x, &t, 1, &fo), RECUR_ERR_NUMERIC);
+    CU_ASSERT(mentions("non-finite gradient in layer 1 (dense) kernel at epoch 1, step 1"));
+    CU_ASSERT(memcmp(keep, p, sizeof keep) == 0);
+    float loss;
+    CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, &x, &t, 1, 1, &loss)));
+    CU_ASSERT_EQUAL(recur_model_apply_gradients(m), RECUR_ERR_NUMERIC);
+    CU_ASSERT(mentions("recur_model_apply_gradients: non-finite gradient in layer 1 (dense) kernel;"));
+    CU_ASSERT(memcmp(keep, p, sizeof keep) == 0);
+    /* the Adam state did not move either: a good step now equals a fresh model's first */
+    recur_model *fresh = tiny_linear(&adam);
+    const float x1 = 1.0f, t1 = 2.0f;
+    p[0] = 0.5f;
+    CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, &x1, &t1, 1, 1, &loss)));
+    CU_ASSERT_FATAL(ok(recur_model_apply_gradients(m)));
+    CU_ASSERT_FATAL(ok(recur_model_compute_gradients(fresh, &x1, &t1, 1, 1, &loss)));
+    CU_ASSERT_FATAL(ok(recur_model_apply_gradients(fresh)));
+    CU_ASSERT(memcmp(p, recur_model_params(fresh, NULL), 2 * sizeof(float)) == 0);
+    recur_model_destroy(fresh);
+    recur_model_destroy(m);
+}
+
+static void write_bytes(const char *path, const unsigned char *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT(fwrite(b, 1, n, f) == n);
+    fclose(f);
+}
+
+static void put_le32(unsigned char *b, uint32_t v) {
+    for (int k = 0; k < 4; k++) b[k] = (unsigned char)(v >> (8 * k));
+}
+
+/* Version 2 files keep the clipping settings; version 1 files (no clip
+ * fields) still load, with clipping off; later versions are refused. */
+static void test_file_versions(void) {
+    recur_optimizer opt = recur_sgd(0.1f, 0.0f);
+    opt.clipnorm = 2.0f, opt.clipvalue = 3.0f;
+    recur_model *a = tiny_linear2(&opt), *b;
+    char path[256];
+    tmp_path(path, sizeof path, "v2.bin");
+    CU_ASSERT_FATAL(ok(recur_model_save(a, path)));
+    CU_ASSERT_FATAL(ok(recur_model_load(&b, path)));
+    const float x[2] = {1.5f, -2.0f}, t = 3.0f;
+    float loss;
+    for (recur_model *m = a;; m = b) { /* the loaded model clips as the original */
+        CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, &t, 1, 1, &loss)));
+        CU_ASSERT_FATAL(ok(recur_model_apply_gradients(m)));
+        if (m == b) break;
+    }
+    CU_ASSERT(memcmp(recur_model_params(a, NULL), recur_model_params(b, NULL), 3 * sizeof(float)) == 0);
+    recur_model_destroy(b);
+
+    /* a version 1 file: no clip fields after the optimizer's i32 nesterov
+     * (byte 88 for one layer), checksum recomputed */
+    recur_optimizer plain = recur_sgd(0.1f, 0.0f);
+    recur_model *c = tiny_linear2(&plain);
+    CU_ASSERT_FATAL(ok(recur_model_save(c, path)));
+    FILE *f = fopen(path, "rb");
+    unsigned char v2[512], v1[512];
+    const size_t n2 = fread(v2, 1, sizeof v2, f), at = 8 + 4 + 4 + 4 + 8 + 4 + 20 + 4 + 4 + 24 + 4;
+    fclose(f);
+    CU_ASSERT_FATAL(n2 > at + 8 && n2 < sizeof v2);
+    const size_t n1 = n2 - 8;
+    memcpy(v1, v2, at);
+    memcpy(v1 + at, v2 + at + 8, n1 - at);
+    put_le32(v1 + 8, 1);
+    put_le32(v1 + n1 - 4, (uint32_t)crc32(0L, v1, (uInt)(n1 - 4)));
+    write_bytes(path, v1, n1);
+    CU_ASSERT_FATAL(ok(recur_model_load(&b, path)));
+    CU_ASSERT(memcmp(recur_model_params(b, NULL), recur_model_params(c, NULL), 3 * sizeof(float)) == 0);
+    CU_ASSERT(ok(recur_model_save(b, path))); /* saved again as version 2, the same bytes */
+    f = fopen(path, "rb");
+    unsigned char again[512];
+    CU_ASSERT(fread(again, 1, sizeof again, f) == n2 && memcmp(again, v2, n2) == 0);
+    fclose(f);
+    recur_model_destroy(b);
+
+    put_le32(v2 + 8, 3);
+    put_le32(v2 + n2 - 4, (uint32_t)crc32(0L, v2, (uInt)(n2 - 4)));
+    write_bytes(path, v2, n2);
+    CU_ASSERT_EQUAL(recur_model_load(&b, path), RECUR_ERR_FORMAT);
+    CU_ASSERT(mentions("version 3"));
+    unlink(path);
+    recur_model_destroy(a), recur_model_destroy(c);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
     CU_pSuite s = CU_add_suite("model", NULL, NULL);
@@ -430,5 +702,10 @@ int main(void) {
     ADD_TEST(s, test_labels_validated);
     ADD_TEST(s, test_fit_learns_and_reports_history);
     ADD_TEST(s, test_save_load_predicts_identically_and_resumes);
+    ADD_TEST(s, test_clipping_matches_hand_computation);
+    ADD_TEST(s, test_checkpoint_from_callback_resumes_exactly);
+    ADD_TEST(s, test_nonfinite_loss_stops_fit_with_last_good_weights);
+    ADD_TEST(s, test_nonfinite_gradient_is_not_applied);
+    ADD_TEST(s, test_file_versions);
     return test_main_run();
 }

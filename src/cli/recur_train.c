@@ -1,5 +1,6 @@
 /* recur-train: the Keras LSTM tutorial (or any layer spec) on MNIST-format data.
  * Progress goes to stderr; stdout ends with one key=value line. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -7,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <recur.h>
 
@@ -16,18 +19,29 @@
 
 static const char usage[] =
     "usage: recur-train [--data DIR] [--epochs N] [--batch N] [--layers SPEC] [--lr X]\n"
-    "                   [--decay X] [--seed N] [--threads N] [--limit N] [--val-split X]\n"
-    "                   [--save FILE] [--load FILE] [--quiet]\n"
+    "                   [--decay X] [--clipnorm X] [--clipvalue X] [--seed N] [--threads N]\n"
+    "                   [--limit N] [--test-limit N] [--val-split X] [--save FILE]\n"
+    "                   [--load FILE] [--checkpoint FILE] [--resume FILE] [--quiet]\n"
     "Trains a Sequential model on MNIST-format IDX files in DIR (default data/mnist) and\n"
     "evaluates it on the t10k set. Defaults: the Keras LSTM tutorial,\n"
     "  --layers " DEFAULT_SPEC "\n"
-    "  --epochs 3 --batch 32 --lr 0.001 --decay 1e-5, validation on the t10k set.\n";
+    "  --epochs 3 --batch 32 --lr 0.001 --decay 1e-5, validation on the t10k set.\n"
+    "  --clipnorm X, --clipvalue X  Keras's gradient clipping (per array norm, per element)\n"
+    "  --limit N         train on the first N training images\n"
+    "  --test-limit N    validate and test on the first N t10k images\n"
+    "  --load FILE       start from a model file; --epochs more epochs (0: evaluate only)\n"
+    "  --checkpoint FILE save model, optimizer and position there after every epoch,\n"
+    "                    and the last good state if training stops on a NaN\n"
+    "  --resume FILE     continue a checkpoint: --epochs is the total, the run trains the\n"
+    "                    rest; with the same --data, --limit, --val-split and --batch the\n"
+    "                    weights end bit-identical to an uninterrupted run's\n"
+    "With --load or --resume the model, optimizer and seed come from the file.\n";
 
 typedef struct {
-    const char *data, *spec, *save, *load;
-    long epochs, batch, threads, limit;
+    const char *data, *spec, *save, *load, *checkpoint, *resume;
+    long epochs, batch, threads, limit, test_limit;
     unsigned long long seed;
-    double lr, decay, val_split;
+    double lr, decay, val_split, clipnorm, clipvalue;
     int quiet;
 } options;
 
@@ -60,7 +74,8 @@ static double parse_double(const char *flag, const char *v, double lo, double hi
 }
 
 static options parse_args(int argc, char **argv) {
-    options o = {"data/mnist", DEFAULT_SPEC, NULL, NULL, 3, 32, 0, 0, 0, 1e-3, 1e-5, 0.0, 0};
+    options o = {.data = "data/mnist", .spec = DEFAULT_SPEC, .epochs = 3, .batch = 32,
+                 .lr = 1e-3, .decay = 1e-5};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -78,17 +93,53 @@ static options parse_args(int argc, char **argv) {
         else if (!strcmp(a, "--layers")) o.spec = v;
         else if (!strcmp(a, "--save")) o.save = v;
         else if (!strcmp(a, "--load")) o.load = v;
+        else if (!strcmp(a, "--checkpoint")) o.checkpoint = v;
+        else if (!strcmp(a, "--resume")) o.resume = v;
         else if (!strcmp(a, "--epochs")) o.epochs = parse_long(a, v, 0, 1000000);
         else if (!strcmp(a, "--batch")) o.batch = parse_long(a, v, 1, 1 << 20);
         else if (!strcmp(a, "--threads")) o.threads = parse_long(a, v, 0, 4096);
         else if (!strcmp(a, "--limit")) o.limit = parse_long(a, v, 0, 1L << 40);
+        else if (!strcmp(a, "--test-limit")) o.test_limit = parse_long(a, v, 0, 1L << 40);
         else if (!strcmp(a, "--seed")) o.seed = (unsigned long long)parse_long(a, v, 0, (long)(~0UL >> 1));
         else if (!strcmp(a, "--lr")) o.lr = parse_double(a, v, 0.0, 1e3, 1);
         else if (!strcmp(a, "--decay")) o.decay = parse_double(a, v, 0.0, 1e6, 0);
+        else if (!strcmp(a, "--clipnorm")) o.clipnorm = parse_double(a, v, 0.0, 1e30, 0);
+        else if (!strcmp(a, "--clipvalue")) o.clipvalue = parse_double(a, v, 0.0, 1e30, 0);
         else if (!strcmp(a, "--val-split")) o.val_split = parse_double(a, v, 0.0, 0.99, 0);
         else die(2, "unknown option '%s' (see --help)", a);
     }
+    if (o.load && o.resume) die(2, "--load and --resume exclude each other");
     return o;
+}
+
+/* Hours of training must not end in "cannot write": try a file in the
+ * target's folder now (mkstemp creates it; it is removed at once). */
+static void check_writable(const char *flag, const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) die(1, "%s: %s is a folder", flag, path);
+    size_t n = strlen(path) + 16;
+    char *tmp = malloc(n);
+    if (!tmp) die(1, "out of memory");
+    snprintf(tmp, n, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) die(1, "%s: cannot write %s: %s", flag, path, strerror(errno));
+    close(fd);
+    unlink(tmp);
+    free(tmp);
+}
+
+/* on_epoch_end: the model counts the epoch as done when this runs */
+typedef struct {
+    recur_model *m;
+    const char *path;
+    int failed;
+} checkpoint;
+
+static int save_checkpoint(void *user, const recur_epoch_logs *logs) {
+    (void)logs;
+    checkpoint *c = user;
+    c->failed = recur_model_save(c->m, c->path) != RECUR_OK;
+    return c->failed;
 }
 
 static void check(recur_status st, const char *what) {
@@ -97,25 +148,34 @@ static void check(recur_status st, const char *what) {
 
 int main(int argc, char **argv) {
     options o = parse_args(argc, argv);
+    if (o.save) check_writable("--save", o.save);
+    if (o.checkpoint) check_writable("--checkpoint", o.checkpoint);
     recur_set_num_threads((int)o.threads);
+    recur_model *m = NULL; /* a bad model file fails before the data is read */
+    if (o.load || o.resume)
+        check(recur_model_load(&m, o.load ? o.load : o.resume), o.load ? "--load" : "--resume");
 
     recur_dataset train, test;
     check(recur_mnist_load(o.data, "train", &train), "training data");
     check(recur_mnist_load(o.data, "t10k", &test), "test data");
-    size_t n = train.n;
+    size_t n = train.n, ntest = test.n;
     if (o.limit > 0 && (size_t)o.limit < n) n = (size_t)o.limit;
+    if (o.test_limit > 0 && (size_t)o.test_limit < ntest) ntest = (size_t)o.test_limit;
 
-    recur_model *m;
-    if (o.load) {
-        check(recur_model_load(&m, o.load), "--load");
-    } else {
+    if (!m) {
         check(recur_model_create(&m, train.seq_len, train.features, o.seed), "model");
         check(recur_model_add_layers(m, o.spec), "--layers");
         recur_optimizer adam = recur_adam((float)o.lr);
         adam.decay = (float)o.decay;
+        adam.clipnorm = (float)o.clipnorm, adam.clipvalue = (float)o.clipvalue;
         check(recur_model_compile(m, &adam, RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY), "--layers");
     }
     if (recur_model_output_size(m) != 10) die(1, "the model must end in 10 classes for MNIST");
+    int T, F;
+    recur_model_input_shape(m, &T, &F);
+    if (T != train.seq_len || F != train.features)
+        die(1, "the model takes samples of %d x %d, the data has %d x %d", T, F, train.seq_len,
+            train.features);
 
     if (!o.quiet) {
         size_t len = recur_model_summary(m, NULL, 0);
@@ -130,20 +190,35 @@ int main(int argc, char **argv) {
     fo.verbose = o.quiet ? 0 : 1;
     fo.progress = stderr;
     if (o.val_split > 0) fo.validation_split = (float)o.val_split;
-    else fo.val_x = test.x, fo.val_y = test.y, fo.val_n = test.n;
+    else fo.val_x = test.x, fo.val_y = test.y, fo.val_n = ntest;
+    if (o.resume) fo.initial_epoch = RECUR_EPOCHS_DONE;
+    checkpoint ck = {m, o.checkpoint, 0};
+    if (o.checkpoint) fo.on_epoch_end = save_checkpoint, fo.user = &ck;
 
     double t0 = omp_get_wtime();
-    check(recur_model_fit(m, train.x, train.y, n, &fo), "training");
+    recur_status st = recur_model_fit(m, train.x, train.y, n, &fo);
     double seconds = omp_get_wtime() - t0;
+    if (st == RECUR_ERR_NUMERIC && o.checkpoint) {
+        /* the model holds the last good weights: keep them for a look or a
+         * restart with other settings */
+        char why[512];
+        snprintf(why, sizeof why, "%s", recur_last_error());
+        if (recur_model_save(m, o.checkpoint) == RECUR_OK)
+            die(1, "training: %s; the last good state is in %s", why, o.checkpoint);
+        die(1, "training: %s; --checkpoint: %s", why, recur_last_error());
+    }
+    check(st, "training");
+    if (ck.failed) die(1, "--checkpoint: %s", recur_last_error());
+    const int epochs_run = recur_model_history(m, NULL);
     size_t trained = (size_t)(o.val_split > 0 ? (double)n * (1.0 - o.val_split) : (double)n);
 
     float loss, acc;
-    check(recur_model_evaluate(m, test.x, test.y, test.n, 256, &loss, &acc), "evaluation");
+    check(recur_model_evaluate(m, test.x, test.y, ntest, 256, &loss, &acc), "evaluation");
     if (o.save) check(recur_model_save(m, o.save), "--save");
 
     printf("test_loss=%.4f test_accuracy=%.4f train_seconds=%.1f samples_per_second=%.0f "
            "epochs=%ld batch=%ld threads=%d isa=%s\n",
-           loss, acc, seconds, seconds > 0 ? (double)trained * (double)o.epochs / seconds : 0.0,
+           loss, acc, seconds, seconds > 0 ? (double)trained * epochs_run / seconds : 0.0,
            o.epochs, o.batch, recur_get_num_threads(), recur_isa());
     recur_model_destroy(m);
     recur_dataset_free(&train);
