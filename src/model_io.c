@@ -16,6 +16,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +156,9 @@ static recur_status write_atomically(const char *path, const unsigned char *data
         st = recur_fail(RECUR_ERR_IO, "%s: cannot write %s: %s", fn, path, strerror(errno));
         goto done;
     }
+    /* mkstemp makes the file 0600; a replaced file keeps its mode, a new one gets 0644 */
+    struct stat old;
+    fchmod(fd, stat(path, &old) == 0 ? (old.st_mode & 07777) : 0644);
     for (size_t off = 0; off < len;) {
         ssize_t w = write(fd, data + off, len - off);
         if (w < 0 && errno == EINTR) continue;
