@@ -121,6 +121,16 @@ static int step_gemm(f32_gemm_fn gemm, int64_t M, int64_t N, int64_t K, const fl
     return recur_sgemm('N', 'N', M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
 }
 
+/* The kernel set's GEMM for the per-step products, or NULL for dnnl_sgemm.
+ * Ours reads U in place, which wins while U fits the caches; past about 8 MiB
+ * (H > 724) every step walks U's rows across more pages than the TLB holds and
+ * oneDNN's packed GEMM wins (bench/: H = 1024 ran 25% faster through oneDNN,
+ * H = 512 14% slower). */
+static f32_gemm_fn step_gemm_kernel(const lstm_shape *s) {
+    return (size_t)s->G * (size_t)s->H * sizeof(float) <= ((size_t)8 << 20) ? recur_kernels()->gemm
+                                                                             : NULL;
+}
+
 /* Which part of each time step a thread owns: batch rows [r0, r1) and hidden
  * units [j0, j1). Threads split the batch (no barrier between steps) unless U
  * is too big to stay in each core's cache or the batch too small to share: then
@@ -190,7 +200,7 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
         cs = (float *)((char *)scratch + recur_round_up((size_t)(T * B * G) * sizeof(float)));
     }
     const lstm_postgemm_fwd_fn gate_fwd = recur_kernels()->lstm_fwd;
-    const f32_gemm_fn gemm = recur_kernels()->gemm;
+    const f32_gemm_fn gemm = step_gemm_kernel(&s);
     const int nt = recur_threads();
 
     const int units = use_unit_split(&s, nt);
@@ -261,7 +271,7 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
     float *dz = (float *)(ws + s.gates), *hs = (float *)(ws + s.hs), *cs = (float *)(ws + s.cs);
     float *dh = (float *)(ws + s.dh), *dc = (float *)(ws + s.dc);
     const lstm_postgemm_bwd_fn gate_bwd = recur_kernels()->lstm_bwd;
-    const f32_gemm_fn gemm = recur_kernels()->gemm;
+    const f32_gemm_fn gemm = step_gemm_kernel(&s);
     float *ut = (float *)(ws + s.ut);
     const int nt = recur_threads();
     int err = 0;
