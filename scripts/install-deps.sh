@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages recur needs, by group, where any are missing.
-#   scripts/install-deps.sh build test cross bench
+#   scripts/install-deps.sh build test cross bench fuzz valgrind
 # build: compiler, CMake, oneDNN, zlib   test: CUnit
 # cross: aarch64 cross compiler, qemu-user and CUnit for arm64 (NEON tests)
 # bench: Google Benchmark and a C++ compiler
+# fuzz: clang and its libFuzzer/sanitizer runtimes   valgrind: memcheck
 # Without root or apt-get it names the missing packages and stops.
 set -euo pipefail
 
@@ -12,11 +13,13 @@ declare -A groups=(
   [test]="libcunit1-dev"
   [cross]="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcunit1-dev:arm64"
   [bench]="g++ libbenchmark-dev python3"
+  [fuzz]="clang libclang-rt-14-dev"
+  [valgrind]="valgrind"
 )
 
 wanted=()
 for g in "${@:-build test}"; do
-  [[ -n ${groups[$g]:-} ]] || { echo "install-deps: unknown group '$g' (build test cross bench)" >&2; exit 2; }
+  [[ -n ${groups[$g]:-} ]] || { echo "install-deps: unknown group '$g' (build test cross bench fuzz valgrind)" >&2; exit 2; }
   wanted+=(${groups[$g]})
 done
 
