@@ -4,6 +4,7 @@
  * While running, " - ETA: 12s" replaces the time; on a terminal the line is
  * redrawn in place with '\r' at most every 50 ms, elsewhere only the final
  * line of each epoch is written. */
+#define _POSIX_C_SOURCE 200809L /* fileno, isatty */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
