@@ -248,7 +248,7 @@ static void test_scalar_reference_equations(void) {
  * remainder of the 6-row tile, column tails, padded leading dimensions,
  * overwrite and accumulate, and no writes outside C's rows. */
 static void test_gemm_matches_reference(void) {
-    static const size_t Ms[] = {1, 2, 3, 4, 5, 6, 7, 11, 13}, Ns[] = {1, 7, 8, 15, 16, 17, 31, 33, 64, 100},
+    static const size_t Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 16}, Ns[] = {1, 7, 8, 15, 16, 17, 31, 33, 64, 100},
                         Ks[] = {1, 5, 128};
     test_rng r = {17};
     for (int k = 0; k < nsets; k++) {

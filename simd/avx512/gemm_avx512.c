@@ -1,6 +1,6 @@
 /* Small row-major GEMM for the per-step recurrent products, AVX-512F.
  *   C[M][N] (+)= A[M][K] B[K][N]
- * Register tile: 6 rows x 32 columns (12 accumulators); B is read in place
+ * Register tile: 8 rows x 32 columns (16 of the 32 zmm registers); B is read in place
  * (its rows are contiguous), so nothing is packed and nothing allocated: the
  * recurrent weights stay in cache from one time step to the next. */
 #include <immintrin.h>
@@ -9,11 +9,10 @@
 
 static inline __mmask16 lanes(size_t n) { return n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1u); }
 
-/* one tile of mr <= 6 rows and up to 32 columns (masks m0, m1) */
-/* One tile of mr <= 6 rows (a constant after inlining, so the unused rows
+/* One tile of mr <= 8 rows (a constant after inlining, so the unused rows
  * vanish) and two vectors of columns; named accumulators keep the compiler
  * from spilling an array of them. */
-#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 static inline __attribute__((always_inline)) void tile(const int mr, size_t K, const float *A,
                                                        size_t lda, const float *B, size_t ldb,
                                                        float *C, size_t ldc, int accumulate,
@@ -52,8 +51,10 @@ void f32_gemm__avx512(size_t M, size_t N, size_t K, const float *A, size_t lda, 
         const __mmask16 m0 = lanes(N - n), m1 = N - n > 16 ? lanes(N - n - 16) : 0;
         size_t m = 0;
         /* constant mr so each call inlines into a fully unrolled tile */
-        for (; m + 6 <= M; m += 6) tile(6, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1);
+        for (; m + 8 <= M; m += 8) tile(8, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1);
         switch (M - m) {
+        case 7: tile(7, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
+        case 6: tile(6, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
         case 5: tile(5, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
         case 4: tile(4, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
         case 3: tile(3, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
