@@ -270,7 +270,7 @@ static recur_status parse(rbuf *r, recur_model **out, const char *path, const ch
     }
     uint32_t compiled = st ? 0 : get_u32(r);
     if (!st && compiled) {
-        recur_optimizer o = {0}; /* fields the format does not hold (clipping) stay off */
+        recur_optimizer o = {0}; /* a field the format lacks is never read uninitialised */
         o.kind = (recur_optimizer_kind)get_u32(r);
         o.learning_rate = get_f32(r), o.decay = get_f32(r);
         o.beta_1 = get_f32(r), o.beta_2 = get_f32(r), o.epsilon = get_f32(r);
