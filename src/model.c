@@ -141,13 +141,19 @@ recur_optimizer recur_sgd(float learning_rate, float momentum) {
     return o;
 }
 
-void model_layer_name(const recur_model *m, int l, char *buf, size_t size) {
+void model_keras_name(const recur_model *m, int l, char *buf, size_t size) {
     static const char *const kind[] = {"", "lstm", "dense", "dropout"};
     const layer_kind k = m->layers[l].kind;
     int same = 0; /* Keras numbers each kind apart: lstm, lstm_1, dense, ... */
     for (int i = 0; i < l; i++) same += m->layers[i].kind == k;
-    if (same) snprintf(buf, size, "layer %d (%s_%d)", l + 1, kind[k], same);
-    else snprintf(buf, size, "layer %d (%s)", l + 1, kind[k]);
+    if (same) snprintf(buf, size, "%s_%d", kind[k], same);
+    else snprintf(buf, size, "%s", kind[k]);
+}
+
+void model_layer_name(const recur_model *m, int l, char *buf, size_t size) {
+    char name[32];
+    model_keras_name(m, l, name, sizeof name);
+    snprintf(buf, size, "layer %d (%s)", l + 1, name);
 }
 
 int model_output_size(const recur_model *m) {

@@ -74,6 +74,8 @@ int model_output_size(const recur_model *m);
 /* Adds one layer (validated), used by the public add functions and the loader. */
 recur_status model_add(recur_model *m, const layer *proto, const char *fn);
 /* "layer 3 (lstm_1)": the 1-based index and the Keras name the summary shows */
+/* Keras's name of layer l ("lstm", "lstm_1", "dense", ...) */
+void model_keras_name(const recur_model *m, int l, char *buf, size_t size);
 void model_layer_name(const recur_model *m, int l, char *buf, size_t size);
 
 /* optim.c */

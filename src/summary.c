@@ -34,9 +34,7 @@ size_t recur_model_summary(const recur_model *m, char *buf, size_t size) {
     sink s = {buf, buf ? size : 0, 0};
     if (s.size) buf[0] = 0;
     if (!m) return 0;
-    static const char *const kind_name[] = {"", "lstm", "dense", "dropout"};
     static const char *const type_name[] = {"", "LSTM", "Dense", "Dropout"};
-    int seen[4] = {0, 0, 0, 0};
     const char *rule = "_________________________________________________________________";
     const char *dbl = "=================================================================";
     put(&s, "Model: \"sequential\"\n%s\n", rule);
@@ -44,9 +42,9 @@ size_t recur_model_summary(const recur_model *m, char *buf, size_t size) {
     for (int l = 0; l < m->nlayers; l++) {
         const layer *L = &m->layers[l];
         char name[64], shape[64];
-        int k = L->kind, count = seen[k]++;
-        if (count) snprintf(name, sizeof name, "%s_%d (%s)", kind_name[k], count, type_name[k]);
-        else snprintf(name, sizeof name, "%s (%s)", kind_name[k], type_name[k]);
+        char keras[32];
+        model_keras_name(m, l, keras, sizeof keras);
+        snprintf(name, sizeof name, "%s (%s)", keras, type_name[L->kind]);
         if (L->out_steps > 1 || (L->kind != LAYER_LSTM && L->in_steps > 1) ||
             (L->kind == LAYER_LSTM && L->return_sequences))
             snprintf(shape, sizeof shape, "(None, %d, %d)", L->out_steps, L->out_feat);
