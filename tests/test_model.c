@@ -64,23 +64,26 @@ static void test_fused_loss_matches_probability_loss(void) {
 
 /* ---- optimizers against hand-computed steps ----------------------------- */
 
-/* y = w x + b with MSE on one sample: dL/dw = 2 (wx + b - t) x, dL/db = 2 (wx + b - t) */
-static recur_model *tiny_linear(const recur_optimizer *opt) {
+/* y = w . x + b, F inputs, MSE on one sample, weights then bias from init:
+ * dL/dw = 2 (w.x + b - t) x, dL/db = 2 (w.x + b - t) */
+static const float linear1_init[] = {0.5f, -0.25f};
+
+static recur_model *tiny_linear(const recur_optimizer *opt, int F, const float *init) {
     recur_model *m;
-    CU_ASSERT_FATAL(ok(recur_model_create(&m, 1, 1, 1)));
+    CU_ASSERT_FATAL(ok(recur_model_create(&m, 1, F, 1)));
     CU_ASSERT_FATAL(ok(recur_model_add_dense(m, 1, RECUR_ACT_LINEAR)));
     CU_ASSERT_FATAL(ok(recur_model_compile(m, opt, RECUR_LOSS_MSE)));
     size_t n;
     float *p = recur_model_params(m, &n);
-    CU_ASSERT_FATAL(n == 2);
-    p[0] = 0.5f, p[1] = -0.25f;
+    CU_ASSERT_FATAL(n == (size_t)F + 1);
+    memcpy(p, init, n * sizeof(float));
     return m;
 }
 
 static void test_adam_with_decay_matches_hand_computation(void) {
     recur_optimizer opt = recur_adam(0.01f);
     opt.decay = 0.1f;
-    recur_model *m = tiny_linear(&opt);
+    recur_model *m = tiny_linear(&opt, 1, linear1_init);
     const float x = 1.5f, t = 2.0f;
     double w = 0.5, b = -0.25, mw = 0, vw = 0, mb = 0, vb = 0;
     for (int it = 0; it < 5; it++) {
@@ -107,7 +110,7 @@ static void test_sgd_momentum_matches_hand_computation(void) {
         recur_optimizer opt = recur_sgd(0.05f, 0.9f);
         opt.nesterov = nesterov;
         opt.decay = 0.01f;
-        recur_model *m = tiny_linear(&opt);
+        recur_model *m = tiny_linear(&opt, 1, linear1_init);
         const float x = -0.5f, t = 1.0f;
         double w = 0.5, b = -0.25, vw = 0, vb = 0;
         for (int it = 0; it < 4; it++) {
@@ -126,19 +129,9 @@ static void test_sgd_momentum_matches_hand_computation(void) {
     }
 }
 
-/* y = w1 x1 + w2 x2 + b: a kernel of two elements and a bias of one, so
+/* tiny_linear with two inputs: a kernel of two elements and a bias of one, so
  * per-array clipnorm (Keras's) and a global norm would differ. */
-static recur_model *tiny_linear2(const recur_optimizer *opt) {
-    recur_model *m;
-    CU_ASSERT_FATAL(ok(recur_model_create(&m, 1, 2, 1)));
-    CU_ASSERT_FATAL(ok(recur_model_add_dense(m, 1, RECUR_ACT_LINEAR)));
-    CU_ASSERT_FATAL(ok(recur_model_compile(m, opt, RECUR_LOSS_MSE)));
-    size_t n;
-    float *p = recur_model_params(m, &n);
-    CU_ASSERT_FATAL(n == 3);
-    p[0] = 0.5f, p[1] = -0.3f, p[2] = 0.2f;
-    return m;
-}
+static const float linear2_init[] = {0.5f, -0.3f, 0.2f};
 
 /* SGD steps with clipvalue, clipnorm and both (value first, then the norm of
  * each array), against the gradient clipped by hand in double. */
@@ -150,7 +143,7 @@ static void test_clipping_matches_hand_computation(void) {
     for (int c = 0; c < 4; c++) {
         recur_optimizer opt = recur_sgd(0.1f, 0.0f);
         opt.clipvalue = cases[c].clipvalue, opt.clipnorm = cases[c].clipnorm;
-        recur_model *m = tiny_linear2(&opt);
+        recur_model *m = tiny_linear(&opt, 2, linear2_init);
         double w[3] = {0.5, -0.3, 0.2};
         for (int it = 0; it < 3; it++) {
             float loss;
@@ -176,7 +169,7 @@ static void test_clipping_matches_hand_computation(void) {
      * ||kernel|| = 7.25 -> (-1.2, 1.6), |bias| 2.9 -> -2 */
     recur_optimizer opt = recur_sgd(1.0f, 0.0f);
     opt.clipnorm = 2.0f;
-    recur_model *m = tiny_linear2(&opt);
+    recur_model *m = tiny_linear(&opt, 2, linear2_init);
     float loss;
     CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, &t, 1, 1, &loss)));
     CU_ASSERT_FATAL(ok(recur_model_apply_gradients(m)));
@@ -596,7 +589,7 @@ static void test_nonfinite_loss_stops_fit_with_last_good_weights(void) {
  * apply_gradients, naming the layer and the array, with nothing changed. */
 static void test_nonfinite_gradient_is_not_applied(void) {
     recur_optimizer adam = recur_adam(0.01f);
-    recur_model *m = tiny_linear(&adam);
+    recur_model *m = tiny_linear(&adam, 1, linear1_init);
     float *p = recur_model_params(m, NULL);
     p[0] = 1e10f;
     const float x = 1e20f, t = 0.0f, keep[2] = {p[0], p[1]};
@@ -610,7 +603,7 @@ static void test_nonfinite_gradient_is_not_applied(void) {
     CU_ASSERT(mentions("recur_model_apply_gradients: non-finite gradient in layer 1 (dense) kernel;"));
     CU_ASSERT(memcmp(keep, p, sizeof keep) == 0);
     /* the Adam state did not move either: a good step now equals a fresh model's first */
-    recur_model *fresh = tiny_linear(&adam);
+    recur_model *fresh = tiny_linear(&adam, 1, linear1_init);
     const float x1 = 1.0f, t1 = 2.0f;
     p[0] = 0.5f;
     CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, &x1, &t1, 1, 1, &loss)));
@@ -638,7 +631,7 @@ static void put_le32(unsigned char *b, uint32_t v) {
 static void test_file_versions(void) {
     recur_optimizer opt = recur_sgd(0.1f, 0.0f);
     opt.clipnorm = 2.0f, opt.clipvalue = 3.0f;
-    recur_model *a = tiny_linear2(&opt), *b;
+    recur_model *a = tiny_linear(&opt, 2, linear2_init), *b;
     char path[256];
     tmp_path(path, sizeof path, "v2.bin");
     CU_ASSERT_FATAL(ok(recur_model_save(a, path)));
@@ -656,7 +649,7 @@ static void test_file_versions(void) {
     /* a version 1 file: no clip fields after the optimizer's i32 nesterov
      * (byte 88 for one layer), checksum recomputed */
     recur_optimizer plain = recur_sgd(0.1f, 0.0f);
-    recur_model *c = tiny_linear2(&plain);
+    recur_model *c = tiny_linear(&plain, 2, linear2_init);
     CU_ASSERT_FATAL(ok(recur_model_save(c, path)));
     FILE *f = fopen(path, "rb");
     unsigned char v2[512], v1[512];
