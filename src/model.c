@@ -538,13 +538,26 @@ static recur_status check_data(const recur_model *m, const float *x, const float
     return RECUR_OK;
 }
 
+/* rows of the batch that starts at sample `first` of n */
+static int batch_rows(size_t n, size_t first, int batch) {
+    return (int)(n - first < (size_t)batch ? n - first : (size_t)batch);
+}
+
+/* evaluate and predict: a batch size, then buffers for it */
+static recur_status prepare_batches(recur_model *m, int batch_size, const char *fn) {
+    if (batch_size <= 0)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: batch_size must be positive, got %d", fn,
+                          batch_size);
+    return model_ensure_batch(m, batch_size, fn);
+}
+
 /* Mean loss and accuracy over n samples, inference mode, in batches. */
 static recur_status evaluate(recur_model *m, const float *x, const float *y, size_t n, int batch,
                              float *loss, float *acc) {
     double total = 0;
     long correct = 0;
     for (size_t first = 0; first < n; first += (size_t)batch) {
-        int B = (int)(n - first < (size_t)batch ? n - first : (size_t)batch);
+        int B = batch_rows(n, first, batch);
         gather(m, x, y, NULL, first, B);
         recur_status st;
         const float *out = forward(m, B, 0, &st);
@@ -573,10 +586,7 @@ recur_status recur_model_evaluate(recur_model *m, const float *x, const float *y
     if ((st = check_ready(m, fn)) || (st = check_data(m, x, y, n, fn, "data"))) return st;
     if (!loss || !accuracy)
         return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn, loss ? "accuracy" : "loss");
-    if (batch_size <= 0)
-        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: batch_size must be positive, got %d", fn,
-                          batch_size);
-    if ((st = model_ensure_batch(m, batch_size, fn))) return st;
+    if ((st = prepare_batches(m, batch_size, fn))) return st;
     return evaluate(m, x, y, n, batch_size, loss, accuracy);
 }
 
@@ -588,13 +598,10 @@ recur_status recur_model_predict(recur_model *m, const float *x, size_t n, int b
     if (!x || !out)
         return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn, x ? "out" : "x");
     if (n == 0) return RECUR_OK;
-    if (batch_size <= 0)
-        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: batch_size must be positive, got %d", fn,
-                          batch_size);
-    if ((st = model_ensure_batch(m, batch_size, fn))) return st;
+    if ((st = prepare_batches(m, batch_size, fn))) return st;
     const size_t C = (size_t)model_output_size(m);
     for (size_t first = 0; first < n; first += (size_t)batch_size) {
-        int B = (int)(n - first < (size_t)batch_size ? n - first : (size_t)batch_size);
+        int B = batch_rows(n, first, batch_size);
         gather(m, x, NULL, NULL, first, B);
         const float *o = forward(m, B, 0, &st);
         if (!o) return st;
@@ -744,7 +751,7 @@ recur_status recur_model_fit(recur_model *m, const float *x, const float *y, siz
         size_t seen = 0;
         for (int s = 0; s < steps; s++) {
             size_t at = (size_t)s * (size_t)o->batch_size;
-            int B = (int)(ntrain - at < (size_t)o->batch_size ? ntrain - at : (size_t)o->batch_size);
+            int B = batch_rows(ntrain, at, o->batch_size);
             gather(m, x, y, perm + at, 0, B);
             const float *out = forward(m, B, 1, &st);
             if (!out) return fit_stop(&bar, st);
