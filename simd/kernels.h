@@ -40,17 +40,23 @@ typedef void (*lstm_postgemm_bwd_fn)(size_t rows, size_t n, size_t H, int relu, 
 /* Elementwise y = f(x) over n floats (y may alias x). */
 typedef void (*f32_unary_fn)(size_t n, const float *x, float *y);
 
-/* C[M][N] = A[M][K] B[K][N] (+ C when accumulate), row-major with leading
- * dimensions; for the small per-step products of the time loop. */
-typedef void (*f32_gemm_fn)(size_t M, size_t N, size_t K, const float *A, size_t lda,
-                            const float *B, size_t ldb, float *C, size_t ldc, int accumulate);
+/* C[M][N] = A[M][K] B[K][N] (+ C when accumulate), A and C row-major with
+ * leading dimensions, B packed: for the small per-step products of the time
+ * loop, where one B (the recurrent weights) serves every step.
+ * Packed B: panels of nr columns (the set's gemm_nr), each K rows of nr
+ * contiguous floats; column j of B, row k, sits at Bp[(j / nr) * K * nr +
+ * k * nr + j % nr]. The last panel is padded with zeros to nr columns (read,
+ * never stored). Bp is 64-byte aligned. */
+typedef void (*f32_gemm_packed_fn)(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                                   const float *Bp, float *C, size_t ldc, int accumulate);
 
 typedef struct simd_kernels {
     const char *name;
     lstm_postgemm_fwd_fn lstm_fwd;
     lstm_postgemm_bwd_fn lstm_bwd;
     f32_unary_fn vexp, vsigmoid, vtanh;
-    f32_gemm_fn gemm; /* NULL: the library uses oneDNN's sgemm */
+    f32_gemm_packed_fn gemm; /* NULL: the library uses oneDNN's sgemm on B as it is */
+    size_t gemm_nr;          /* panel width of gemm's packed B; 0 without gemm */
 } simd_kernels;
 
 /* One table per ISA, defined beside its kernels. */
@@ -79,8 +85,8 @@ void lstm_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, float *g
 void f32_vexp__avx2(size_t n, const float *x, float *y);
 void f32_vsigmoid__avx2(size_t n, const float *x, float *y);
 void f32_vtanh__avx2(size_t n, const float *x, float *y);
-void f32_gemm__avx2(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B,
-                    size_t ldb, float *C, size_t ldc, int accumulate);
+void f32_gemm_packed__avx2(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                           const float *Bp, float *C, size_t ldc, int accumulate);
 
 void lstm_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
                                const float *c_prev, float *c, float *h);
@@ -89,8 +95,8 @@ void lstm_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, float 
 void f32_vexp__avx512(size_t n, const float *x, float *y);
 void f32_vsigmoid__avx512(size_t n, const float *x, float *y);
 void f32_vtanh__avx512(size_t n, const float *x, float *y);
-void f32_gemm__avx512(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B,
-                      size_t ldb, float *C, size_t ldc, int accumulate);
+void f32_gemm_packed__avx512(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                             const float *Bp, float *C, size_t ldc, int accumulate);
 #endif
 
 #if defined(__aarch64__)

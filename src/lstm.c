@@ -15,11 +15,15 @@
  *   hs    [T+1][B][H]  h0 (or zeros), then h_t of every step
  *   cs    [T+1][B][H]  c0 (or zeros), then c_t of every step
  *   dh,dc [B][H]       the recurrent gradients carried between steps
- *   ut    [4H][H]      U transposed by backward, so dZ_t U^T reads rows
+ *   up    [4H][H']     U packed for the per-step GEMM (H' = H rounded up to 32)
  *
- * The per-step products are small ([B/threads x H] x [H x 4H]); where the
- * kernel set has a register-blocked GEMM it runs them on U in place (no
- * packing, U stays in cache across steps), else they go to dnnl_sgemm. */
+ * The per-step products are small ([B/threads x H] x [H x 4H]). Where the
+ * kernel set has a register-blocked GEMM, each call first packs U into that
+ * kernel's panels (kernels.h), once for all T steps: forward packs each gate
+ * block of U, backward packs U^T. A panel walk reads contiguous memory, so
+ * the kernel runs near the FMA peak at every H (reading U in place fell to
+ * half of it at H = 1024: one TLB entry per row of U). Sets without a GEMM
+ * (scalar, NEON) run the steps through dnnl_sgemm on U as it is. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +33,8 @@
 typedef struct {
     int64_t T, B, I, H, G; /* G = 4H */
     int relu;
-    size_t gates, hs, cs, dh, dc, ut, ws_size; /* byte offsets into the workspace, its size */
-    size_t scratch_size;                   /* inference: Z [T][B][4H] then c [B][H] */
+    size_t gates, hs, cs, dh, dc, up, ws_size; /* byte offsets into the workspace, its size */
+    size_t scratch_up, scratch_size; /* inference: Z [T][B][4H], c [B][H], packed U [4H][H'] */
 } lstm_shape;
 
 /* sum of 64-byte-rounded float arrays; 0 on overflow */
@@ -65,7 +69,7 @@ static recur_status lstm_shape_init(const recur_lstm_desc *d, lstm_shape *s, con
     s->G = 4 * s->H;
     s->relu = d->activation == RECUR_ACT_RELU;
     size_t T = (size_t)s->T, B = (size_t)s->B, I = (size_t)s->I, H = (size_t)s->H;
-    size_t TB, TB1, G = 4 * H, ws = 0, scratch = 0, unused = 0;
+    size_t TB, TB1, G = 4 * H, Hp = (H + 31) / 32 * 32, ws = 0, scratch = 0, unused = 0;
     int ok = recur_mul(T, B, &TB) && recur_mul(T + 1, B, &TB1);
     /* the caller's arrays (x, y, W, U) must be addressable too */
     ok = ok && add_floats(&unused, TB, I) && add_floats(&unused, TB, H) &&
@@ -75,8 +79,9 @@ static recur_status lstm_shape_init(const recur_lstm_desc *d, lstm_shape *s, con
     s->cs = ws, ok = ok && add_floats(&ws, TB1, H);
     s->dh = ws, ok = ok && add_floats(&ws, B, H);
     s->dc = ws, ok = ok && add_floats(&ws, B, H);
-    s->ut = ws, ok = ok && add_floats(&ws, G, H);
+    s->up = ws, ok = ok && add_floats(&ws, G, Hp);
     ok = ok && add_floats(&scratch, TB, G) && add_floats(&scratch, B, H);
+    s->scratch_up = scratch, ok = ok && add_floats(&scratch, G, Hp);
     if (!ok)
         return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
                           "%s: sizes T=%d B=%d I=%d H=%d overflow the address space", fn,
@@ -107,28 +112,57 @@ static recur_status check_workspace(const void *ws, const char *fn) {
     return RECUR_OK;
 }
 
-/* C[M][N] (+)= A[M][K] B[K][N], row-major with leading dimensions, for one
- * thread's block of a time step */
-static int step_gemm(f32_gemm_fn gemm, int64_t M, int64_t N, int64_t K, const float *A,
-                     int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,
-                     int accumulate) {
+/* One thread's block of a time step: C[M][N] (+)= A[M][K] B[K][N], through
+ * the kernel set's GEMM on packed B (Bp) or, without one, dnnl_sgemm on op(B)
+ * as it is ('N': B is [K][N], 'T': B is [N][K]). */
+static int step_gemm(f32_gemm_packed_fn gemm, int64_t M, int64_t N, int64_t K, const float *A,
+                     int64_t lda, const float *Bp, char tb, const float *B, int64_t ldb, float *C,
+                     int64_t ldc, int accumulate) {
     if (M <= 0 || N <= 0) return 0;
     if (gemm) {
-        gemm((size_t)M, (size_t)N, (size_t)K, A, (size_t)lda, B, (size_t)ldb, C, (size_t)ldc,
-             accumulate);
+        gemm((size_t)M, (size_t)N, (size_t)K, A, (size_t)lda, Bp, C, (size_t)ldc, accumulate);
         return 0;
     }
-    return recur_sgemm('N', 'N', M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
+    return recur_sgemm('N', tb, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
 }
 
-/* The kernel set's GEMM for the per-step products, or NULL for dnnl_sgemm.
- * Ours reads U in place, which wins while U fits the caches; past about 8 MiB
- * (H > 724) every step walks U's rows across more pages than the TLB holds and
- * oneDNN's packed GEMM wins (bench/: H = 1024 ran 25% faster through oneDNN,
- * H = 512 14% slower). */
-static f32_gemm_fn step_gemm_kernel(const lstm_shape *s) {
-    return (size_t)s->G * (size_t)s->H * sizeof(float) <= ((size_t)8 << 20) ? recur_kernels()->gemm
-                                                                             : NULL;
+/* Forward packing: gate block q of U (columns [qH, qH+H)) becomes np =
+ * ceil(H/nr) panels of H rows; panel P = q*np + p, for P in [p0, p1). */
+static void pack_u(const float *U, int64_t H, int64_t nr, float *up, int64_t p0, int64_t p1) {
+    const int64_t np = (H + nr - 1) / nr, G = 4 * H;
+    for (int64_t P = p0; P < p1; P++) {
+        const int64_t q = P / np, j0 = (P % np) * nr, w = H - j0 < nr ? H - j0 : nr;
+        float *dst = up + P * H * nr;
+        const float *src = U + q * H + j0;
+        for (int64_t k = 0; k < H; k++) {
+            memcpy(dst + k * nr, src + k * G, (size_t)w * sizeof(float));
+            memset(dst + k * nr + w, 0, (size_t)(nr - w) * sizeof(float));
+        }
+    }
+}
+
+/* Backward packing: U^T ([4H][H], column j = row j of U) becomes ceil(H/nr)
+ * panels of 4H rows; panels [p0, p1). Copied in chunks of 64 rows so a chunk
+ * of the panel stays in L1 while the nr rows of U stream through. */
+static void pack_ut(const float *U, int64_t H, int64_t nr, float *up, int64_t p0, int64_t p1) {
+    const int64_t G = 4 * H;
+    for (int64_t P = p0; P < p1; P++) {
+        const int64_t j0 = P * nr, w = H - j0 < nr ? H - j0 : nr;
+        float *dst = up + P * G * nr;
+        if (w < nr) memset(dst, 0, (size_t)(G * nr) * sizeof(float));
+        for (int64_t k0 = 0; k0 < G; k0 += 64) {
+            const int64_t k1 = k0 + 64 < G ? k0 + 64 : G;
+            for (int64_t jj = 0; jj < w; jj++) {
+                const float *src = U + (j0 + jj) * G;
+                for (int64_t k = k0; k < k1; k++) dst[k * nr + jj] = src[k];
+            }
+        }
+    }
+}
+
+/* this thread's share of n panels */
+static void my_panels(int64_t n, int64_t *p0, int64_t *p1) {
+    recur_split(n, omp_get_num_threads(), omp_get_thread_num(), p0, p1);
 }
 
 /* Which part of each time step a thread owns: batch rows [r0, r1) and hidden
@@ -140,25 +174,27 @@ typedef struct {
     int64_t r0, r1, j0, j1;
 } lstm_block;
 
-static int use_unit_split(const lstm_shape *s, int nt) {
+static int use_unit_split(const lstm_shape *s, int nt, int64_t nr) {
     int forced = recur_lstm_split_override();
-    if (forced) return forced == 2 && nt > 1 && s->H >= 32;
-    if (nt < 2 || s->H < 16 * nt) return 0;
+    if (forced) return forced == 2 && nt > 1 && s->H > nr;
+    if (nt < 2 || s->H < nr * nt) return 0;
     return (size_t)s->H * (size_t)s->G * sizeof(float) > ((size_t)1 << 20) || s->B < 8 * nt;
 }
 
 /* threads for the time loop, and this thread's block */
-static int loop_threads(const lstm_shape *s, int nt, int units) {
-    int64_t parts = units ? (s->H + 15) / 16 : s->B;
+static int loop_threads(const lstm_shape *s, int nt, int units, int64_t nr) {
+    int64_t parts = units ? (s->H + nr - 1) / nr : s->B;
     return nt < parts ? nt : (int)parts;
 }
 
-static lstm_block my_block(const lstm_shape *s, int units) {
+/* Unit blocks are whole panels of the packed GEMM (16 floats without one),
+ * so every thread's columns start at a panel. */
+static lstm_block my_block(const lstm_shape *s, int units, int64_t nr) {
     const int n = omp_get_num_threads(), k = omp_get_thread_num();
     lstm_block bl = {0, s->B, 0, s->H};
     if (units) {
-        recur_split((s->H + 15) / 16, n, k, &bl.j0, &bl.j1);
-        bl.j0 *= 16, bl.j1 = bl.j1 * 16 < s->H ? bl.j1 * 16 : s->H;
+        recur_split((s->H + nr - 1) / nr, n, k, &bl.j0, &bl.j1);
+        bl.j0 *= nr, bl.j1 = bl.j1 * nr < s->H ? bl.j1 * nr : s->H;
     } else {
         recur_split(s->B, n, k, &bl.r0, &bl.r1);
     }
@@ -199,30 +235,39 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
         z = scratch;
         cs = (float *)((char *)scratch + recur_round_up((size_t)(T * B * G) * sizeof(float)));
     }
-    const lstm_postgemm_fwd_fn gate_fwd = recur_kernels()->lstm_fwd;
-    const f32_gemm_fn gemm = step_gemm_kernel(&s);
+    const simd_kernels *kern = recur_kernels();
+    const lstm_postgemm_fwd_fn gate_fwd = kern->lstm_fwd;
+    const f32_gemm_packed_fn gemm = kern->gemm;
+    const int64_t nr = gemm ? (int64_t)kern->gemm_nr : 16, np = (H + nr - 1) / nr;
+    float *up = train ? (float *)(ws + s.up) : (float *)((char *)scratch + s.scratch_up);
     const int nt = recur_threads();
 
-    const int units = use_unit_split(&s, nt);
+    const int units = use_unit_split(&s, nt, nr);
     int err = recur_sgemm_par(nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, z, G);
     if (!err) {
-#pragma omp parallel num_threads(loop_threads(&s, nt, units))
+#pragma omp parallel num_threads(loop_threads(&s, nt, units, nr))
         {
             recur_omp_enter();
-            const lstm_block bl = my_block(&s, units);
-            const int64_t nr = bl.r1 - bl.r0, nj = bl.j1 - bl.j0, o = bl.r0 * H + bl.j0;
+            if (gemm) {
+                int64_t p0, p1;
+                my_panels(4 * np, &p0, &p1);
+                pack_u(U, H, nr, up, p0, p1);
+#pragma omp barrier
+            }
+            const lstm_block bl = my_block(&s, units, nr);
+            const int64_t nrow = bl.r1 - bl.r0, nj = bl.j1 - bl.j0, o = bl.r0 * H + bl.j0;
             /* training: h_t and c_t kept per step; inference: c updated in place */
             if (train) copy_block(hs, h0, &bl, H);
             copy_block(cs, c0, &bl, H);
-            for (int64_t t = 0; t < T && nr > 0 && nj > 0; t++) {
+            for (int64_t t = 0; t < T && nrow > 0 && nj > 0; t++) {
                 float *zt = z + (t * B + bl.r0) * G + bl.j0;
                 const float *hp; /* all units of h_{t-1}, rows r0..; NULL: zeros */
                 if (t == 0) hp = h0 ? h0 + bl.r0 * H : NULL;
                 else hp = train ? hs + (t * B + bl.r0) * H : y + ((t - 1) * B + bl.r0) * H;
                 int e = 0;
-                if (hp && !units) e = step_gemm(gemm, nr, G, H, hp, H, U, G, zt, G, 1);
-                for (int q = 0; hp && units && q < 4 && !e; q++)
-                    e = step_gemm(gemm, nr, nj, H, hp, H, U + q * H + bl.j0, G, zt + q * H, G, 1);
+                for (int64_t q = 0; hp && q < 4 && !e; q++)
+                    e = step_gemm(gemm, nrow, nj, H, hp, H, up + (q * np + bl.j0 / nr) * H * nr,
+                                  'N', U + q * H + bl.j0, G, zt + q * H, G, 1);
                 if (e) {
 #pragma omp atomic write
                     err = e;
@@ -230,12 +275,12 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
                 float *yt = y + t * B * H + o;
                 if (train) {
                     float *hn = hs + (t + 1) * B * H + o;
-                    gate_fwd((size_t)nr, (size_t)nj, (size_t)H, relu, zt, b + bl.j0,
+                    gate_fwd((size_t)nrow, (size_t)nj, (size_t)H, relu, zt, b + bl.j0,
                              cs + t * B * H + o, cs + (t + 1) * B * H + o, hn);
-                    for (int64_t r = 0; r < nr; r++)
+                    for (int64_t r = 0; r < nrow; r++)
                         memcpy(yt + r * H, hn + r * H, (size_t)nj * sizeof(float));
                 } else {
-                    gate_fwd((size_t)nr, (size_t)nj, (size_t)H, relu, zt, b + bl.j0, cs + o, cs + o,
+                    gate_fwd((size_t)nrow, (size_t)nj, (size_t)H, relu, zt, b + bl.j0, cs + o, cs + o,
                              yt);
                 }
                 if (units) {
@@ -270,35 +315,38 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
     char *ws = workspace;
     float *dz = (float *)(ws + s.gates), *hs = (float *)(ws + s.hs), *cs = (float *)(ws + s.cs);
     float *dh = (float *)(ws + s.dh), *dc = (float *)(ws + s.dc);
-    const lstm_postgemm_bwd_fn gate_bwd = recur_kernels()->lstm_bwd;
-    const f32_gemm_fn gemm = step_gemm_kernel(&s);
-    float *ut = (float *)(ws + s.ut);
+    const simd_kernels *kern = recur_kernels();
+    const lstm_postgemm_bwd_fn gate_bwd = kern->lstm_bwd;
+    const f32_gemm_packed_fn gemm = kern->gemm;
+    const int64_t nr = gemm ? (int64_t)kern->gemm_nr : 16;
+    float *up = (float *)(ws + s.up);
     const int nt = recur_threads();
     int err = 0;
 
-    const int units = use_unit_split(&s, nt);
-#pragma omp parallel num_threads(loop_threads(&s, nt, units))
+    const int units = use_unit_split(&s, nt, nr);
+#pragma omp parallel num_threads(loop_threads(&s, nt, units, nr))
     {
         recur_omp_enter();
-        int64_t u0, u1; /* ut = U^T, split by rows of ut */
-        recur_split(G, omp_get_num_threads(), omp_get_thread_num(), &u0, &u1);
-        for (int64_t j = u0; j < u1; j++)
-            for (int64_t i = 0; i < H; i++) ut[j * H + i] = U[i * G + j];
-        const lstm_block bl = my_block(&s, units);
-        const int64_t nr = bl.r1 - bl.r0, nj = bl.j1 - bl.j0, o = bl.r0 * H + bl.j0;
+        if (gemm) {
+            int64_t p0, p1;
+            my_panels((H + nr - 1) / nr, &p0, &p1);
+            pack_ut(U, H, nr, up, p0, p1);
+        }
+        const lstm_block bl = my_block(&s, units, nr);
+        const int64_t nrow = bl.r1 - bl.r0, nj = bl.j1 - bl.j0, o = bl.r0 * H + bl.j0;
         copy_block(dh, dhT, &bl, H);
         copy_block(dc, dcT, &bl, H);
 #pragma omp barrier
-        for (int64_t t = T - 1; t >= 0 && nr > 0 && nj > 0; t--) {
+        for (int64_t t = T - 1; t >= 0 && nrow > 0 && nj > 0; t--) {
             float *gt = dz + (t * B + bl.r0) * G;
-            gate_bwd((size_t)nr, (size_t)nj, (size_t)H, relu, gt + bl.j0, cs + (t + 1) * B * H + o,
+            gate_bwd((size_t)nrow, (size_t)nj, (size_t)H, relu, gt + bl.j0, cs + (t + 1) * B * H + o,
                      cs + t * B * H + o, dy ? dy + t * B * H + o : NULL, dh + o, dc + o);
             if (units) {
 #pragma omp barrier
             }
             if (t > 0 || dh0) {
                 /* dh_{t-1}[rows][units] = dZ_t[rows][all 4H] U^T[4H][units] */
-                int e = step_gemm(gemm, nr, nj, G, gt, G, ut + bl.j0, H, dh + o, H, 0);
+                int e = step_gemm(gemm, nrow, nj, G, gt, G, up + bl.j0 * G, 'T', U + bl.j0 * G, G, dh + o, H, 0);
                 if (e) {
 #pragma omp atomic write
                     err = e;

@@ -244,28 +244,45 @@ static void test_scalar_reference_equations(void) {
     }
 }
 
-/* The register-blocked GEMMs against a double-precision loop: every row
- * remainder of the 6-row tile, column tails, padded leading dimensions,
- * overwrite and accumulate, and no writes outside C's rows. */
+/* B in the packed layout kernels.h describes, written from its definition:
+ * panels of nr columns, K rows each, zero-padded to nr. */
+static float *pack_panels(const float *B, size_t ldb, size_t K, size_t N, size_t nr) {
+    const size_t np = (N + nr - 1) / nr;
+    float *Bp = aligned_alloc(64, (np * K * nr * sizeof(float) + 63) / 64 * 64);
+    for (size_t p = 0; p < np; p++)
+        for (size_t k = 0; k < K; k++)
+            for (size_t jj = 0; jj < nr; jj++) {
+                const size_t j = p * nr + jj;
+                Bp[(p * K + k) * nr + jj] = j < N ? B[k * ldb + j] : 0.0f;
+            }
+    return Bp;
+}
+
+/* The register-blocked GEMMs on packed B against a double-precision loop:
+ * every row remainder of the 6- and 8-row tiles, column tails inside a panel,
+ * several panels, padded leading dimensions, overwrite and accumulate, and no
+ * writes outside C's rows. */
 static void test_gemm_matches_reference(void) {
-    static const size_t Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 16}, Ns[] = {1, 7, 8, 15, 16, 17, 31, 33, 64, 100},
-                        Ks[] = {1, 5, 128};
+    static const size_t Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 16, 17},
+                        Ns[] = {1, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100}, Ks[] = {1, 5, 128};
     test_rng r = {17};
     for (int k = 0; k < nsets; k++) {
         if (!sets[k]->gemm) continue;
+        CU_ASSERT(sets[k]->gemm_nr > 0 && sets[k]->gemm_nr % 4 == 0);
         for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
             for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
                 for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++)
                     for (int acc = 0; acc < 2; acc++) {
                         const size_t M = Ms[a], N = Ns[b], K = Ks[c];
                         const size_t lda = K + 3, ldb = N + 5, ldc = N + 2;
-                        float *A = alloc_guarded(M * lda), *B = alloc_guarded(K * ldb);
+                        float *A = alloc_guarded(M * lda), *B = malloc(K * ldb * sizeof(float));
                         float *C = alloc_guarded(M * ldc), *C0 = malloc(M * ldc * sizeof(float));
                         fill_uniform(&r, A, M * lda, -1, 1);
                         fill_uniform(&r, B, K * ldb, -1, 1);
                         fill_uniform(&r, C, M * ldc, -1, 1);
                         memcpy(C0, C, M * ldc * sizeof(float));
-                        sets[k]->gemm(M, N, K, A, lda, B, ldb, C, ldc, acc);
+                        float *Bp = pack_panels(B, ldb, K, N, sets[k]->gemm_nr);
+                        sets[k]->gemm(M, N, K, A, lda, Bp, C, ldc, acc);
                         int good = guard_intact(C, M * ldc);
                         for (size_t i = 0; i < M; i++)
                             for (size_t j = 0; j < ldc; j++) {
@@ -279,7 +296,7 @@ static void test_gemm_matches_reference(void) {
                             printf("\n    %s gemm M=%zu N=%zu K=%zu acc=%d wrong", sets[k]->name, M,
                                    N, K, acc);
                         CU_ASSERT(good);
-                        free(A), free(B), free(C), free(C0);
+                        free(A), free(B), free(Bp), free(C), free(C0);
                     }
     }
 }

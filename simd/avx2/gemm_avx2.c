@@ -1,6 +1,7 @@
-/* Small row-major GEMM for the per-step recurrent products, AVX2 + FMA.
- *   C[M][N] (+)= A[M][K] B[K][N]
- * Register tile: 6 rows x 16 columns (12 accumulators); B read in place. */
+/* Small GEMM for the per-step recurrent products, AVX2 + FMA.
+ *   C[M][N] (+)= A[M][K] Bp
+ * Bp is B packed in panels of 16 columns (kernels.h). Register tile: 6 rows x
+ * 16 columns, 12 accumulators. */
 #include <immintrin.h>
 
 #include "../kernels.h"
@@ -11,34 +12,33 @@ static inline __m256i lanes(size_t n) {
 }
 
 /* One tile of mr <= 6 rows (a constant after inlining, so the unused rows
- * vanish) and two vectors of columns; named accumulators keep the compiler
- * from spilling an array of them. */
+ * vanish); named accumulators keep the compiler from spilling an array. */
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 static inline __attribute__((always_inline)) void tile(const int mr, size_t K, const float *A,
-                                                       size_t lda, const float *B, size_t ldb,
-                                                       float *C, size_t ldc, int accumulate,
-                                                       __m256i m0, __m256i m1) {
+                                                       size_t lda, const float *P, float *C,
+                                                       size_t ldc, int accumulate, __m256i m0,
+                                                       __m256i m1) {
 #define DECL(R) __m256 c##R##0 = _mm256_setzero_ps(), c##R##1 = _mm256_setzero_ps();
     ROWS(DECL)
     for (size_t k = 0; k < K; k++) {
-        const __m256 b0 = _mm256_maskload_ps(B + k * ldb, m0), b1 = _mm256_maskload_ps(B + k * ldb + 8, m1);
-#define STEP(R)                                                                                  \
-    if ((R) < mr) {                                                                               \
-        const __m256 a = _mm256_broadcast_ss(A + R * lda + k);                                                    \
-        c##R##0 = _mm256_fmadd_ps(a, b0, c##R##0);                                                   \
-        c##R##1 = _mm256_fmadd_ps(a, b1, c##R##1);                                                   \
+        const __m256 b0 = _mm256_load_ps(P + k * 16), b1 = _mm256_load_ps(P + k * 16 + 8);
+#define STEP(R)                                                                                    \
+    if ((R) < mr) {                                                                                \
+        const __m256 a = _mm256_broadcast_ss(A + (R) * lda + k);                                   \
+        c##R##0 = _mm256_fmadd_ps(a, b0, c##R##0);                                                 \
+        c##R##1 = _mm256_fmadd_ps(a, b1, c##R##1);                                                 \
     }
         ROWS(STEP)
     }
-#define STORE(R)                                                                                 \
-    if ((R) < mr) {                                                                               \
-        float *cr = C + (R) * ldc;                                                               \
-        if (accumulate) {                                                                        \
-            c##R##0 = _mm256_add_ps(c##R##0, _mm256_maskload_ps(cr, m0));                                        \
-            c##R##1 = _mm256_add_ps(c##R##1, _mm256_maskload_ps(cr + 8, m1));                                   \
-        }                                                                                        \
-        _mm256_maskstore_ps(cr, m0, c##R##0);                                                                     \
-        _mm256_maskstore_ps(cr + 8, m1, c##R##1);                                                                \
+#define STORE(R)                                                                                   \
+    if ((R) < mr) {                                                                                \
+        float *cr = C + (R) * ldc;                                                                 \
+        if (accumulate) {                                                                          \
+            c##R##0 = _mm256_add_ps(c##R##0, _mm256_maskload_ps(cr, m0));                          \
+            c##R##1 = _mm256_add_ps(c##R##1, _mm256_maskload_ps(cr + 8, m1));                      \
+        }                                                                                          \
+        _mm256_maskstore_ps(cr, m0, c##R##0);                                                      \
+        _mm256_maskstore_ps(cr + 8, m1, c##R##1);                                                  \
     }
     ROWS(STORE)
 #undef DECL
@@ -46,18 +46,22 @@ static inline __attribute__((always_inline)) void tile(const int mr, size_t K, c
 #undef STORE
 }
 
-void f32_gemm__avx2(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B,
-                    size_t ldb, float *C, size_t ldc, int accumulate) {
+void f32_gemm_packed__avx2(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                           const float *Bp, float *C, size_t ldc, int accumulate) {
     for (size_t n = 0; n < N; n += 16) {
         const __m256i m0 = lanes(N - n), m1 = N - n > 8 ? lanes(N - n - 8) : _mm256_setzero_si256();
+        const float *P = Bp + n * K; /* panel n / 16 */
+        float *Cn = C + n;
         size_t m = 0;
-        for (; m + 6 <= M; m += 6) tile(6, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1);
+        for (; m + 6 <= M; m += 6) tile(6, K, A + m * lda, lda, P, Cn + m * ldc, ldc, accumulate, m0, m1);
+        const float *Am = A + m * lda;
+        float *Cm = Cn + m * ldc;
         switch (M - m) {
-        case 5: tile(5, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
-        case 4: tile(4, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
-        case 3: tile(3, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
-        case 2: tile(2, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
-        case 1: tile(1, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
+        case 5: tile(5, K, Am, lda, P, Cm, ldc, accumulate, m0, m1); break;
+        case 4: tile(4, K, Am, lda, P, Cm, ldc, accumulate, m0, m1); break;
+        case 3: tile(3, K, Am, lda, P, Cm, ldc, accumulate, m0, m1); break;
+        case 2: tile(2, K, Am, lda, P, Cm, ldc, accumulate, m0, m1); break;
+        case 1: tile(1, K, Am, lda, P, Cm, ldc, accumulate, m0, m1); break;
         default: break;
         }
     }

@@ -1,8 +1,8 @@
-/* Small row-major GEMM for the per-step recurrent products, AVX-512F.
- *   C[M][N] (+)= A[M][K] B[K][N]
- * Register tile: 8 rows x 32 columns (16 of the 32 zmm registers); B is read in place
- * (its rows are contiguous), so nothing is packed and nothing allocated: the
- * recurrent weights stay in cache from one time step to the next. */
+/* Small GEMM for the per-step recurrent products, AVX-512F.
+ *   C[M][N] (+)= A[M][K] Bp
+ * Bp is B packed in panels of 32 columns (kernels.h). Register tile: 8 rows x
+ * 32 columns, 16 of the 32 zmm registers; each k reads 128 contiguous bytes of
+ * the panel, so the walk over K stays within a few pages whatever B's size. */
 #include <immintrin.h>
 
 #include "../kernels.h"
@@ -10,34 +10,33 @@
 static inline __mmask16 lanes(size_t n) { return n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1u); }
 
 /* One tile of mr <= 8 rows (a constant after inlining, so the unused rows
- * vanish) and two vectors of columns; named accumulators keep the compiler
- * from spilling an array of them. */
+ * vanish); named accumulators keep the compiler from spilling an array. */
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 static inline __attribute__((always_inline)) void tile(const int mr, size_t K, const float *A,
-                                                       size_t lda, const float *B, size_t ldb,
-                                                       float *C, size_t ldc, int accumulate,
-                                                       __mmask16 m0, __mmask16 m1) {
+                                                       size_t lda, const float *P, float *C,
+                                                       size_t ldc, int accumulate, __mmask16 m0,
+                                                       __mmask16 m1) {
 #define DECL(R) __m512 c##R##0 = _mm512_setzero_ps(), c##R##1 = _mm512_setzero_ps();
     ROWS(DECL)
     for (size_t k = 0; k < K; k++) {
-        const __m512 b0 = _mm512_maskz_loadu_ps(m0, B + k * ldb), b1 = _mm512_maskz_loadu_ps(m1, B + k * ldb + 16);
-#define STEP(R)                                                                                  \
-    if ((R) < mr) {                                                                               \
-        const __m512 a = _mm512_set1_ps(A[R * lda + k]);                                                    \
-        c##R##0 = _mm512_fmadd_ps(a, b0, c##R##0);                                                   \
-        c##R##1 = _mm512_fmadd_ps(a, b1, c##R##1);                                                   \
+        const __m512 b0 = _mm512_load_ps(P + k * 32), b1 = _mm512_load_ps(P + k * 32 + 16);
+#define STEP(R)                                                                                    \
+    if ((R) < mr) {                                                                                \
+        const __m512 a = _mm512_set1_ps(A[(R) * lda + k]);                                         \
+        c##R##0 = _mm512_fmadd_ps(a, b0, c##R##0);                                                 \
+        c##R##1 = _mm512_fmadd_ps(a, b1, c##R##1);                                                 \
     }
         ROWS(STEP)
     }
-#define STORE(R)                                                                                 \
-    if ((R) < mr) {                                                                               \
-        float *cr = C + (R) * ldc;                                                               \
-        if (accumulate) {                                                                        \
-            c##R##0 = _mm512_add_ps(c##R##0, _mm512_maskz_loadu_ps(m0, cr));                                        \
-            c##R##1 = _mm512_add_ps(c##R##1, _mm512_maskz_loadu_ps(m1, cr + 16));                                   \
-        }                                                                                        \
-        _mm512_mask_storeu_ps(cr, m0, c##R##0);                                                                     \
-        _mm512_mask_storeu_ps(cr + 16, m1, c##R##1);                                                                \
+#define STORE(R)                                                                                   \
+    if ((R) < mr) {                                                                                \
+        float *cr = C + (R) * ldc;                                                                 \
+        if (accumulate) {                                                                          \
+            c##R##0 = _mm512_add_ps(c##R##0, _mm512_maskz_loadu_ps(m0, cr));                       \
+            c##R##1 = _mm512_add_ps(c##R##1, _mm512_maskz_loadu_ps(m1, cr + 16));                  \
+        }                                                                                          \
+        _mm512_mask_storeu_ps(cr, m0, c##R##0);                                                    \
+        _mm512_mask_storeu_ps(cr + 16, m1, c##R##1);                                               \
     }
     ROWS(STORE)
 #undef DECL
@@ -45,21 +44,25 @@ static inline __attribute__((always_inline)) void tile(const int mr, size_t K, c
 #undef STORE
 }
 
-void f32_gemm__avx512(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B,
-                      size_t ldb, float *C, size_t ldc, int accumulate) {
+void f32_gemm_packed__avx512(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                             const float *Bp, float *C, size_t ldc, int accumulate) {
     for (size_t n = 0; n < N; n += 32) {
         const __mmask16 m0 = lanes(N - n), m1 = N - n > 16 ? lanes(N - n - 16) : 0;
+        const float *P = Bp + n * K; /* panel n / 32 */
+        float *Cn = C + n;
         size_t m = 0;
         /* constant mr so each call inlines into a fully unrolled tile */
-        for (; m + 8 <= M; m += 8) tile(8, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1);
+        for (; m + 8 <= M; m += 8) tile(8, K, A + m * lda, lda, P, Cn + m * ldc, ldc, accumulate, m0, m1);
+        const float *Am = A + m * lda;
+        float *Cm = Cn + m * ldc;
         switch (M - m) {
-        case 7: tile(7, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
-        case 6: tile(6, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
-        case 5: tile(5, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
-        case 4: tile(4, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
-        case 3: tile(3, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
-        case 2: tile(2, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
-        case 1: tile(1, K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc, accumulate, m0, m1); break;
+        case 7: tile(7, K, Am, lda, P, Cm, ldc, accumulate, m0, m1); break;
+        case 6: tile(6, K, Am, lda, P, Cm, ldc, accumulate, m0, m1); break;
+        case 5: tile(5, K, Am, lda, P, Cm, ldc, accumulate, m0, m1); break;
+        case 4: tile(4, K, Am, lda, P, Cm, ldc, accumulate, m0, m1); break;
+        case 3: tile(3, K, Am, lda, P, Cm, ldc, accumulate, m0, m1); break;
+        case 2: tile(2, K, Am, lda, P, Cm, ldc, accumulate, m0, m1); break;
+        case 1: tile(1, K, Am, lda, P, Cm, ldc, accumulate, m0, m1); break;
         default: break;
         }
     }
