@@ -7,7 +7,7 @@
  *           dZ_t in place; dh_{t-1} = dZ_t U^T. Then over all steps at once:
  *           dW = X^T dZ, dU = Hprev^T dZ, db = sum_rows dZ, dx = dZ W^T.
  * In the time loop threads split the batch (each runs its rows through every
- * step, no barrier) or, for large U or small batches, the hidden units (see
+ * step, no barrier) or, for small batches, the hidden units (see
  * use_unit_split). The big GEMMs are split over threads by output block.
  *
  * Training workspace (64-byte aligned regions), for backward:
@@ -166,10 +166,13 @@ static void my_panels(int64_t n, int64_t *p0, int64_t *p1) {
 }
 
 /* Which part of each time step a thread owns: batch rows [r0, r1) and hidden
- * units [j0, j1). Threads split the batch (no barrier between steps) unless U
- * is too big to stay in each core's cache or the batch too small to share: then
- * they split the hidden units, read U once per step between them, and meet at
- * a barrier after each step. RECUR_LSTM_SPLIT=rows|units forces one (tests). */
+ * units [j0, j1). Threads split the batch (each runs its rows through every
+ * step, no barrier) unless that leaves fewer than 4 rows each: then they split
+ * the hidden units and meet at a barrier after each step. With U packed, the
+ * batch split won or tied at every H measured down to 4 rows a thread (2
+ * threads, H = 512: 94.5 vs 105 ms at B = 64, 24.8 vs 27.9 ms at B = 16;
+ * H = 1024, B = 64: 375 vs 395 ms); at 2 rows a thread the unit split won
+ * (7.5 vs 8.3 ms). RECUR_LSTM_SPLIT=rows|units forces one (tests). */
 typedef struct {
     int64_t r0, r1, j0, j1;
 } lstm_block;
@@ -177,8 +180,7 @@ typedef struct {
 static int use_unit_split(const lstm_shape *s, int nt, int64_t nr) {
     int forced = recur_lstm_split_override();
     if (forced) return forced == 2 && nt > 1 && s->H > nr;
-    if (nt < 2 || s->H < nr * nt) return 0;
-    return (size_t)s->H * (size_t)s->G * sizeof(float) > ((size_t)1 << 20) || s->B < 8 * nt;
+    return nt > 1 && s->H >= nr * nt && s->B < 4 * nt;
 }
 
 /* threads for the time loop, and this thread's block */
