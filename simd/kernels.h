@@ -40,15 +40,18 @@ typedef void (*lstm_postgemm_bwd_fn)(size_t rows, size_t n, size_t H, int relu, 
 /* Elementwise y = f(x) over n floats (y may alias x). */
 typedef void (*f32_unary_fn)(size_t n, const float *x, float *y);
 
-/* C[M][N] = A[M][K] B[K][N] (+ C when accumulate), A and C row-major with
- * leading dimensions, B packed: for the small per-step products of the time
- * loop, where one B (the recurrent weights) serves every step.
- * Packed B: panels of nr columns (the set's gemm_nr), each K rows of nr
- * contiguous floats; column j of B, row k, sits at Bp[(j / nr) * K * nr +
+/* C[M][N] = [A1 | A2] B (+ C when accumulate): A1 [M][K1] and A2 [M][K2]
+ * row-major with leading dimensions, side by side as one [M][K1+K2] operand;
+ * B [K1+K2][N] packed; C row-major. For the small per-step products of the
+ * time loop, where one B (weights) serves every step and the step's two inputs
+ * (x_t and h_{t-1}) live in different arrays. K2 = 0 for one source (A2 unread).
+ * Packed B: panels of nr columns (the set's gemm_nr), each K1+K2 rows of nr
+ * contiguous floats; B's row k, column j sits at Bp[(j / nr) * (K1+K2) * nr +
  * k * nr + j % nr]. The last panel is padded with zeros to nr columns (read,
  * never stored). Bp is 64-byte aligned. */
-typedef void (*f32_gemm_packed_fn)(size_t M, size_t N, size_t K, const float *A, size_t lda,
-                                   const float *Bp, float *C, size_t ldc, int accumulate);
+typedef void (*f32_gemm_packed_fn)(size_t M, size_t N, size_t K1, const float *A1, size_t lda1,
+                                   size_t K2, const float *A2, size_t lda2, const float *Bp,
+                                   float *C, size_t ldc, int accumulate);
 
 typedef struct simd_kernels {
     const char *name;
@@ -85,8 +88,9 @@ void lstm_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, float *g
 void f32_vexp__avx2(size_t n, const float *x, float *y);
 void f32_vsigmoid__avx2(size_t n, const float *x, float *y);
 void f32_vtanh__avx2(size_t n, const float *x, float *y);
-void f32_gemm_packed__avx2(size_t M, size_t N, size_t K, const float *A, size_t lda,
-                           const float *Bp, float *C, size_t ldc, int accumulate);
+void f32_gemm_packed__avx2(size_t M, size_t N, size_t K1, const float *A1, size_t lda1,
+                           size_t K2, const float *A2, size_t lda2, const float *Bp, float *C,
+                           size_t ldc, int accumulate);
 
 void lstm_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
                                const float *c_prev, float *c, float *h);
@@ -95,8 +99,9 @@ void lstm_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, float 
 void f32_vexp__avx512(size_t n, const float *x, float *y);
 void f32_vsigmoid__avx512(size_t n, const float *x, float *y);
 void f32_vtanh__avx512(size_t n, const float *x, float *y);
-void f32_gemm_packed__avx512(size_t M, size_t N, size_t K, const float *A, size_t lda,
-                             const float *Bp, float *C, size_t ldc, int accumulate);
+void f32_gemm_packed__avx512(size_t M, size_t N, size_t K1, const float *A1, size_t lda1,
+                             size_t K2, const float *A2, size_t lda2, const float *Bp, float *C,
+                             size_t ldc, int accumulate);
 #endif
 
 #if defined(__aarch64__)

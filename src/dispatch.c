@@ -37,15 +37,23 @@ const simd_kernels *recur_kernels(void) {
 
 const char *recur_isa(void) { return recur_kernels()->name; }
 
-static int split_override;
-static pthread_once_t split_once = PTHREAD_ONCE_INIT;
+/* Test and tuning overrides of the LSTM's time-loop choices, read once. */
+static int split_override, fuse_override = -1;
+static pthread_once_t overrides_once = PTHREAD_ONCE_INIT;
 
-static void read_split(void) {
+static void read_overrides(void) {
     const char *v = getenv("RECUR_LSTM_SPLIT");
     split_override = !v ? 0 : !strcmp(v, "rows") ? 1 : !strcmp(v, "units") ? 2 : 0;
+    v = getenv("RECUR_LSTM_FUSE");
+    fuse_override = !v ? -1 : !strcmp(v, "0") ? 0 : !strcmp(v, "1") ? 1 : -1;
 }
 
 int recur_lstm_split_override(void) {
-    pthread_once(&split_once, read_split);
+    pthread_once(&overrides_once, read_overrides);
     return split_override;
+}
+
+int recur_lstm_fuse_override(void) {
+    pthread_once(&overrides_once, read_overrides);
+    return fuse_override;
 }

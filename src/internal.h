@@ -17,6 +17,8 @@ const simd_kernels *recur_kernels(void);
 
 /* RECUR_LSTM_SPLIT, read once: 0 unset, 1 "rows", 2 "units" */
 int recur_lstm_split_override(void);
+/* RECUR_LSTM_FUSE, read once: -1 unset, 0 or 1 */
+int recur_lstm_fuse_override(void);
 
 /* Threads to use for the next parallel region: 1 inside an active parallel
  * region, else the recur_set_num_threads value or OpenMP's default. */

@@ -69,8 +69,13 @@ static recur_status lstm_shape_init(const recur_lstm_desc *d, lstm_shape *s, con
     s->G = 4 * s->H;
     s->relu = d->activation == RECUR_ACT_RELU;
     size_t T = (size_t)s->T, B = (size_t)s->B, I = (size_t)s->I, H = (size_t)s->H;
-    size_t TB, TB1, G = 4 * H, Hp = (H + 31) / 32 * 32, ws = 0, scratch = 0, unused = 0;
-    int ok = recur_mul(T, B, &TB) && recur_mul(T + 1, B, &TB1);
+    size_t TB, TB1, G = 4 * H, ws = 0, scratch = 0, unused = 0;
+    /* packed weights, panels up to 32 wide: forward [W; U] per gate block,
+     * 4H' x (I+H); backward U^T and W^T, 4H x (H' + I') (' = rounded to 32) */
+    size_t Hp = (H + 31) / 32 * 32, Ip = (I + 31) / 32 * 32, pf, pb, packed;
+    int ok = recur_mul(T, B, &TB) && recur_mul(T + 1, B, &TB1) && recur_mul(4 * Hp, I + H, &pf) &&
+             recur_mul(G, Hp + Ip, &pb);
+    packed = pf > pb ? pf : pb;
     /* the caller's arrays (x, y, W, U) must be addressable too */
     ok = ok && add_floats(&unused, TB, I) && add_floats(&unused, TB, H) &&
          add_floats(&unused, I, G) && add_floats(&unused, H, G);
@@ -79,9 +84,9 @@ static recur_status lstm_shape_init(const recur_lstm_desc *d, lstm_shape *s, con
     s->cs = ws, ok = ok && add_floats(&ws, TB1, H);
     s->dh = ws, ok = ok && add_floats(&ws, B, H);
     s->dc = ws, ok = ok && add_floats(&ws, B, H);
-    s->up = ws, ok = ok && add_floats(&ws, G, Hp);
+    s->up = ws, ok = ok && add_floats(&ws, packed, 1);
     ok = ok && add_floats(&scratch, TB, G) && add_floats(&scratch, B, H);
-    s->scratch_up = scratch, ok = ok && add_floats(&scratch, G, Hp);
+    s->scratch_up = scratch, ok = ok && add_floats(&scratch, pf, 1);
     if (!ok)
         return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
                           "%s: sizes T=%d B=%d I=%d H=%d overflow the address space", fn,
@@ -112,48 +117,37 @@ static recur_status check_workspace(const void *ws, const char *fn) {
     return RECUR_OK;
 }
 
-/* One thread's block of a time step: C[M][N] (+)= A[M][K] B[K][N], through
- * the kernel set's GEMM on packed B (Bp) or, without one, dnnl_sgemm on op(B)
- * as it is ('N': B is [K][N], 'T': B is [N][K]). */
-static int step_gemm(f32_gemm_packed_fn gemm, int64_t M, int64_t N, int64_t K, const float *A,
-                     int64_t lda, const float *Bp, char tb, const float *B, int64_t ldb, float *C,
-                     int64_t ldc, int accumulate) {
-    if (M <= 0 || N <= 0) return 0;
-    if (gemm) {
-        gemm((size_t)M, (size_t)N, (size_t)K, A, (size_t)lda, Bp, C, (size_t)ldc, accumulate);
-        return 0;
-    }
-    return recur_sgemm('N', tb, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
-}
-
-/* Forward packing: gate block q of U (columns [qH, qH+H)) becomes np =
- * ceil(H/nr) panels of H rows; panel P = q*np + p, for P in [p0, p1). */
-static void pack_u(const float *U, int64_t H, int64_t nr, float *up, int64_t p0, int64_t p1) {
-    const int64_t np = (H + nr - 1) / nr, G = 4 * H;
+/* Forward packing: gate block q of [W; U] (columns [qH, qH+H), rows I of W
+ * then H of U) becomes np = ceil(H/nr) panels of I+H rows; panel P = q*np + p,
+ * for P in [p0, p1). */
+static void pack_wu(const float *W, const float *U, int64_t I, int64_t H, int64_t nr, float *up,
+                    int64_t p0, int64_t p1) {
+    const int64_t np = (H + nr - 1) / nr, G = 4 * H, K = I + H;
     for (int64_t P = p0; P < p1; P++) {
         const int64_t q = P / np, j0 = (P % np) * nr, w = H - j0 < nr ? H - j0 : nr;
-        float *dst = up + P * H * nr;
-        const float *src = U + q * H + j0;
-        for (int64_t k = 0; k < H; k++) {
-            memcpy(dst + k * nr, src + k * G, (size_t)w * sizeof(float));
+        float *dst = up + P * K * nr;
+        for (int64_t k = 0; k < K; k++) {
+            const float *src = (k < I ? W + k * G : U + (k - I) * G) + q * H + j0;
+            memcpy(dst + k * nr, src, (size_t)w * sizeof(float));
             memset(dst + k * nr + w, 0, (size_t)(nr - w) * sizeof(float));
         }
     }
 }
 
-/* Backward packing: U^T ([4H][H], column j = row j of U) becomes ceil(H/nr)
- * panels of 4H rows; panels [p0, p1). Copied in chunks of 64 rows so a chunk
- * of the panel stays in L1 while the nr rows of U stream through. */
-static void pack_ut(const float *U, int64_t H, int64_t nr, float *up, int64_t p0, int64_t p1) {
-    const int64_t G = 4 * H;
+/* Backward packing: the transpose of A [n][4H] (U or W: column j of A^T is
+ * row j of A) becomes ceil(n/nr) panels of 4H rows; panels [p0, p1). Copied
+ * in chunks of 64 rows so a chunk of the panel stays in L1 while the nr rows
+ * of A stream through. */
+static void pack_t(const float *A, int64_t n, int64_t G, int64_t nr, float *dst0, int64_t p0,
+                   int64_t p1) {
     for (int64_t P = p0; P < p1; P++) {
-        const int64_t j0 = P * nr, w = H - j0 < nr ? H - j0 : nr;
-        float *dst = up + P * G * nr;
+        const int64_t j0 = P * nr, w = n - j0 < nr ? n - j0 : nr;
+        float *dst = dst0 + P * G * nr;
         if (w < nr) memset(dst, 0, (size_t)(G * nr) * sizeof(float));
         for (int64_t k0 = 0; k0 < G; k0 += 64) {
             const int64_t k1 = k0 + 64 < G ? k0 + 64 : G;
             for (int64_t jj = 0; jj < w; jj++) {
-                const float *src = U + (j0 + jj) * G;
+                const float *src = A + (j0 + jj) * G;
                 for (int64_t k = k0; k < k1; k++) dst[k * nr + jj] = src[k];
             }
         }
@@ -181,6 +175,19 @@ static int use_unit_split(const lstm_shape *s, int nt, int64_t nr) {
     int forced = recur_lstm_split_override();
     if (forced) return forced == 2 && nt > 1 && s->H > nr;
     return nt > 1 && s->H >= nr * nt && s->B < 4 * nt;
+}
+
+/* Whether the per-step GEMM also takes the input: Z_t = [x_t | h_{t-1}] [W; U]
+ * forward and [dh_{t-1} | dx_t] = dZ_t [U^T | W^T] backward, instead of one
+ * big GEMM each for X W and dZ W^T. Z_t then never goes to memory and back
+ * between the two products, but every thread streams W as well as U each step:
+ * a win while they stay in cache (2 threads: H = 512 97.6 vs 100.2 ms, tutorial
+ * shapes 1-3%), a loss past it (H = 1024, B = 16: 108 vs 98 ms).
+ * RECUR_LSTM_FUSE=0|1 forces it (tests). */
+static int fuse_input(const lstm_shape *s) {
+    const int forced = recur_lstm_fuse_override();
+    if (forced >= 0) return forced;
+    return (size_t)(s->I + s->H) * (size_t)s->G * sizeof(float) <= ((size_t)8 << 20);
 }
 
 /* threads for the time loop, and this thread's block */
@@ -244,8 +251,10 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
     float *up = train ? (float *)(ws + s.up) : (float *)((char *)scratch + s.scratch_up);
     const int nt = recur_threads();
 
-    const int units = use_unit_split(&s, nt, nr);
-    int err = recur_sgemm_par(nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, z, G);
+    const int units = use_unit_split(&s, nt, nr), fuse = gemm && fuse_input(&s);
+    const int64_t Ix = fuse ? I : 0; /* rows of W in the packed panels */
+    /* unless fused: x W for all steps first, one dnnl_sgemm */
+    int err = fuse ? 0 : recur_sgemm_par(nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, z, G);
     if (!err) {
 #pragma omp parallel num_threads(loop_threads(&s, nt, units, nr))
         {
@@ -253,7 +262,7 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
             if (gemm) {
                 int64_t p0, p1;
                 my_panels(4 * np, &p0, &p1);
-                pack_u(U, H, nr, up, p0, p1);
+                pack_wu(W, U, Ix, H, nr, up, p0, p1);
 #pragma omp barrier
             }
             const lstm_block bl = my_block(&s, units, nr);
@@ -266,10 +275,20 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
                 const float *hp; /* all units of h_{t-1}, rows r0..; NULL: zeros */
                 if (t == 0) hp = h0 ? h0 + bl.r0 * H : NULL;
                 else hp = train ? hs + (t * B + bl.r0) * H : y + ((t - 1) * B + bl.r0) * H;
+                /* Z_t = [x_t | h_{t-1}] [W; U] (fused) or Z_t += h_{t-1} U for this
+                 * block, one gate at a time */
+                const float *xt = x + (t * B + bl.r0) * I;
                 int e = 0;
-                for (int64_t q = 0; hp && q < 4 && !e; q++)
-                    e = step_gemm(gemm, nrow, nj, H, hp, H, up + (q * np + bl.j0 / nr) * H * nr,
-                                  'N', U + q * H + bl.j0, G, zt + q * H, G, 1);
+                for (int64_t q = 0; q < 4; q++) {
+                    float *zq = zt + q * H;
+                    if (gemm && (fuse || hp))
+                        gemm((size_t)nrow, (size_t)nj, (size_t)Ix, xt, (size_t)I, hp ? (size_t)H : 0,
+                             hp, (size_t)H, up + (q * np + bl.j0 / nr) * (Ix + H) * nr, zq,
+                             (size_t)G, !fuse);
+                    else if (hp && !e)
+                        e = recur_sgemm('N', 'N', nrow, nj, H, 1.0f, hp, H, U + q * H + bl.j0, G,
+                                        1.0f, zq, G);
+                }
                 if (e) {
 #pragma omp atomic write
                     err = e;
@@ -321,18 +340,25 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
     const lstm_postgemm_bwd_fn gate_bwd = kern->lstm_bwd;
     const f32_gemm_packed_fn gemm = kern->gemm;
     const int64_t nr = gemm ? (int64_t)kern->gemm_nr : 16;
-    float *up = (float *)(ws + s.up);
     const int nt = recur_threads();
+    const int units = use_unit_split(&s, nt, nr), fuse = gemm && fuse_input(&s);
+    /* panels of U^T, and of W^T when dx is computed step by step */
+    const int64_t nph = (H + nr - 1) / nr, npi = fuse ? (I + nr - 1) / nr : 0;
+    float *upu = (float *)(ws + s.up), *upw = upu + nph * nr * G;
     int err = 0;
 
-    const int units = use_unit_split(&s, nt, nr);
 #pragma omp parallel num_threads(loop_threads(&s, nt, units, nr))
     {
         recur_omp_enter();
+        int64_t p0, p1, i0 = 0, i1 = I; /* columns of dx this thread computes per step */
         if (gemm) {
-            int64_t p0, p1;
-            my_panels((H + nr - 1) / nr, &p0, &p1);
-            pack_ut(U, H, nr, up, p0, p1);
+            my_panels(nph + npi, &p0, &p1);
+            pack_t(U, H, G, nr, upu, p0, p1 < nph ? p1 : nph);
+            pack_t(W, I, G, nr, upw, (p0 > nph ? p0 : nph) - nph, p1 - nph);
+            if (units) { /* all rows: a share of dx's column panels */
+                my_panels(npi, &i0, &i1);
+                i0 *= nr, i1 = i1 * nr < I ? i1 * nr : I;
+            }
         }
         const lstm_block bl = my_block(&s, units, nr);
         const int64_t nrow = bl.r1 - bl.r0, nj = bl.j1 - bl.j0, o = bl.r0 * H + bl.j0;
@@ -346,14 +372,24 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
             if (units) {
 #pragma omp barrier
             }
+            /* dh_{t-1}[rows][units] = dZ_t[rows][all 4H] U^T[4H][units] */
             if (t > 0 || dh0) {
-                /* dh_{t-1}[rows][units] = dZ_t[rows][all 4H] U^T[4H][units] */
-                int e = step_gemm(gemm, nrow, nj, G, gt, G, up + bl.j0 * G, 'T', U + bl.j0 * G, G, dh + o, H, 0);
-                if (e) {
+                if (gemm) {
+                    gemm((size_t)nrow, (size_t)nj, (size_t)G, gt, (size_t)G, 0, NULL, 0,
+                         upu + bl.j0 * G, dh + o, (size_t)H, 0);
+                } else {
+                    int e = recur_sgemm('N', 'T', nrow, nj, G, 1.0f, gt, G, U + bl.j0 * G, G,
+                                        0.0f, dh + o, H);
+                    if (e) {
 #pragma omp atomic write
-                    err = e;
+                        err = e;
+                    }
                 }
             }
+            /* dx_t[rows][i0..i1) = dZ_t W^T, while dZ_t is in cache (else one GEMM below) */
+            if (fuse && dx && i1 > i0)
+                gemm((size_t)nrow, (size_t)(i1 - i0), (size_t)G, gt, (size_t)G, 0, NULL, 0,
+                     upw + i0 * G, dx + (t * B + bl.r0) * I + i0, (size_t)I, 0);
             /* no second barrier: each thread reads back only the units of dh it wrote */
         }
         if (dh0) copy_block(dh0, dh, &bl, H);
@@ -364,7 +400,8 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
     const int64_t TB = T * B;
     if ((err = recur_sgemm_par(nt, 'T', 'N', I, G, TB, 1.0f, x, I, dz, G, 0.0f, dW, G)) ||
         (err = recur_sgemm_par(nt, 'T', 'N', H, G, TB, 1.0f, hs, H, dz, G, 0.0f, dU, G)) ||
-        (dx && (err = recur_sgemm_par(nt, 'N', 'T', TB, I, G, 1.0f, dz, G, W, G, 0.0f, dx, I))))
+        (dx && !fuse &&
+         (err = recur_sgemm_par(nt, 'N', 'T', TB, I, G, 1.0f, dz, G, W, G, 0.0f, dx, I))))
         return recur_gemm_fail(err, fn);
 
     /* db = column sums of dZ, columns split in 16-float blocks */

@@ -314,7 +314,7 @@ static void test_reference_matches_finite_differences(void) {
 static const shape edge_shapes[] = {
     {1, 1, 1, 1, 0},  {1, 1, 1, 1, 1},   {1, 3, 5, 7, 0},    {4, 1, 3, 17, 1}, {3, 5, 7, 9, 0},
     {3, 5, 7, 9, 1},  {6, 4, 16, 33, 0}, {5, 7, 2, 15, 1},   {2, 2, 31, 16, 0}, {7, 3, 4, 1, 1},
-    {9, 6, 10, 40, 1}};
+    {9, 6, 10, 40, 1},  {4, 5, 70, 40, 0}};
 
 static void test_matches_reference_edge_shapes(void) {
     for (size_t k = 0; k < sizeof edge_shapes / sizeof *edge_shapes; k++)

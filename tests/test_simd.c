@@ -260,11 +260,12 @@ static float *pack_panels(const float *B, size_t ldb, size_t K, size_t N, size_t
 
 /* The register-blocked GEMMs on packed B against a double-precision loop:
  * every row remainder of the 6- and 8-row tiles, column tails inside a panel,
- * several panels, padded leading dimensions, overwrite and accumulate, and no
- * writes outside C's rows. */
+ * several panels, one source or two (K1 + K2, either empty), padded leading
+ * dimensions, overwrite and accumulate, and no writes outside C's rows. */
 static void test_gemm_matches_reference(void) {
     static const size_t Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 16, 17},
-                        Ns[] = {1, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100}, Ks[] = {1, 5, 128};
+                        Ns[] = {1, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100},
+                        Ks[][2] = {{1, 0}, {5, 0}, {128, 0}, {0, 7}, {3, 5}, {28, 128}};
     test_rng r = {17};
     for (int k = 0; k < nsets; k++) {
         if (!sets[k]->gemm) continue;
@@ -273,30 +274,33 @@ static void test_gemm_matches_reference(void) {
             for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
                 for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++)
                     for (int acc = 0; acc < 2; acc++) {
-                        const size_t M = Ms[a], N = Ns[b], K = Ks[c];
-                        const size_t lda = K + 3, ldb = N + 5, ldc = N + 2;
-                        float *A = alloc_guarded(M * lda), *B = malloc(K * ldb * sizeof(float));
+                        const size_t M = Ms[a], N = Ns[b], K1 = Ks[c][0], K2 = Ks[c][1], K = K1 + K2;
+                        const size_t lda1 = K1 + 3, lda2 = K2 + 1, ldb = N + 5, ldc = N + 2;
+                        float *A1 = alloc_guarded(M * lda1 + 1), *A2 = alloc_guarded(M * lda2 + 1);
+                        float *B = malloc(K * ldb * sizeof(float) + 1);
                         float *C = alloc_guarded(M * ldc), *C0 = malloc(M * ldc * sizeof(float));
-                        fill_uniform(&r, A, M * lda, -1, 1);
+                        fill_uniform(&r, A1, M * lda1, -1, 1);
+                        fill_uniform(&r, A2, M * lda2, -1, 1);
                         fill_uniform(&r, B, K * ldb, -1, 1);
                         fill_uniform(&r, C, M * ldc, -1, 1);
                         memcpy(C0, C, M * ldc * sizeof(float));
                         float *Bp = pack_panels(B, ldb, K, N, sets[k]->gemm_nr);
-                        sets[k]->gemm(M, N, K, A, lda, Bp, C, ldc, acc);
+                        sets[k]->gemm(M, N, K1, A1, lda1, K2, K2 ? A2 : NULL, lda2, Bp, C, ldc, acc);
                         int good = guard_intact(C, M * ldc);
                         for (size_t i = 0; i < M; i++)
                             for (size_t j = 0; j < ldc; j++) {
                                 double want = acc || j >= N ? C0[i * ldc + j] : 0.0;
                                 for (size_t q = 0; j < N && q < K; q++)
-                                    want += (double)A[i * lda + q] * B[q * ldb + j];
+                                    want += (double)(q < K1 ? A1[i * lda1 + q] : A2[i * lda2 + q - K1]) *
+                                            B[q * ldb + j];
                                 if (!(fabs(C[i * ldc + j] - want) <= 1e-5 * (1 + sqrt((double)K))))
                                     good = 0;
                             }
                         if (!good)
-                            printf("\n    %s gemm M=%zu N=%zu K=%zu acc=%d wrong", sets[k]->name, M,
-                                   N, K, acc);
+                            printf("\n    %s gemm M=%zu N=%zu K1=%zu K2=%zu acc=%d wrong",
+                                   sets[k]->name, M, N, K1, K2, acc);
                         CU_ASSERT(good);
-                        free(A), free(B), free(Bp), free(C), free(C0);
+                        free(A1), free(A2), free(B), free(Bp), free(C), free(C0);
                     }
     }
 }
