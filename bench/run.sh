@@ -23,6 +23,9 @@ scripts/install-deps.sh build bench
 cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DRECUR_BUILD_BENCH=ON -DRECUR_BUILD_TESTS=OFF >/dev/null
 cmake --build build/bench -j"$(nproc)" --target recur_bench >/dev/null
 # The file gets JSON; the console keeps Google Benchmark's readable progress.
+# Repetitions run in random order across benchmarks, so a slow spell of this
+# shared machine hits recur and oneDNN alike instead of one of them.
 build/bench/bench/recur_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+  --benchmark_enable_random_interleaving=true \
   --benchmark_out_format=json --benchmark_out=build/bench/results.json "${args[@]}"
 python3 bench/table.py build/bench/results.json

@@ -40,8 +40,15 @@ def fmt(v, spec):
     return "n/a" if v is None else format(v, spec)
 
 
+def shape_key(name):
+    """Sort order of the rows (repetitions may run interleaved): by H, I, B, T."""
+    _, shape, act = name.split("/")
+    t, b, i, h = (int(p[1:]) for p in shape.split("_"))
+    return (h, i, b, t, act)
+
+
 def table(title, kind, runs, peak):
-    rows = [n for n in runs if n.startswith(kind + "/")]
+    rows = sorted((n for n in runs if n.startswith(kind + "/")), key=shape_key)
     if not rows:
         return
     print(f"\n### {title}\n")
@@ -60,7 +67,7 @@ def table(title, kind, runs, peak):
 
 
 def model_table(runs, peak):
-    rows = [n for n in runs if n.startswith("model_")]
+    rows = sorted(n for n in runs if n.startswith("model_"))
     if not rows:
         return
     print("\n### The tutorial model (2 x LSTM(128, relu), Dense, Dropout, Adam)\n")
