@@ -231,6 +231,25 @@ static void test_workspace_sizes_grow_with_shape(void) {
     CU_ASSERT(recur_lstm_inference_scratch_size(&a) >= (size_t)(10 * 8 * 4 * 32) * sizeof(float));
 }
 
+/* The issue's memory bound: what the training workspace adds per sample stays
+ * within 2x the tape backward needs (gates 4H, h_{t-1} and c_t per step);
+ * the packed weights are a per-layer constant and cancel in the difference. */
+static void test_workspace_per_sample_within_twice_the_tape(void) {
+    const int shapes[][3] = {{28, 28, 128}, {28, 128, 128}, {25, 512, 512}, {25, 1024, 1024}, {5, 3, 7}};
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+        const int T = shapes[k][0], I = shapes[k][1], H = shapes[k][2];
+        recur_lstm_desc a = {T, 32, I, H, RECUR_ACT_RELU}, b = a;
+        b.batch = 64;
+        const double per_sample =
+            (double)(recur_lstm_workspace_size(&b) - recur_lstm_workspace_size(&a)) / 32.0;
+        const double tape = (double)T * 6.0 * H * sizeof(float);
+        if (!(per_sample >= tape && per_sample <= 2.0 * tape))
+            printf("\n    T=%d I=%d H=%d: %.0f workspace bytes per sample, tape %.0f", T, I, H,
+                   per_sample, tape);
+        CU_ASSERT(per_sample >= tape && per_sample <= 2.0 * tape);
+    }
+}
+
 static void *fail_in_thread(void *arg) {
     char *out = arg;
     strcpy(out, recur_last_error()); /* before any failure here: empty */
@@ -291,6 +310,7 @@ int main(void) {
     ADD_TEST(s, test_null_required_pointers);
     ADD_TEST(s, test_misaligned_workspace);
     ADD_TEST(s, test_workspace_sizes_grow_with_shape);
+    ADD_TEST(s, test_workspace_per_sample_within_twice_the_tape);
     ADD_TEST(s, test_errors_are_per_thread);
     ADD_TEST(s, test_thread_settings);
     return test_main_run();

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -216,10 +217,12 @@ int main(int argc, char **argv) {
     check(recur_model_evaluate(m, test.x, test.y, ntest, 256, &loss, &acc), "evaluation");
     if (o.save) check(recur_model_save(m, o.save), "--save");
 
+    struct rusage ru;
+    const double peak_mb = getrusage(RUSAGE_SELF, &ru) ? 0.0 : (double)ru.ru_maxrss / 1024.0;
     printf("test_loss=%.4f test_accuracy=%.4f train_seconds=%.1f samples_per_second=%.0f "
-           "epochs=%ld batch=%ld threads=%d isa=%s\n",
+           "epochs=%ld batch=%ld threads=%d isa=%s peak_rss_mb=%.0f\n",
            loss, acc, seconds, seconds > 0 ? (double)trained * epochs_run / seconds : 0.0,
-           o.epochs, o.batch, recur_get_num_threads(), recur_isa());
+           o.epochs, o.batch, recur_get_num_threads(), recur_isa(), peak_mb);
     recur_model_destroy(m);
     recur_dataset_free(&train);
     recur_dataset_free(&test);
