@@ -1,11 +1,19 @@
 /* The LSTM primitive: one layer over a whole sequence, forward and backward.
  *
- * Forward:  Z = X W (all T steps, all 4 gates: one GEMM [T*B x I] x [I x 4H]),
- *           then per step t: Z_t += h_{t-1} U; gate kernel (adds b, activates,
- *           updates c and h).
+ * Forward:  per step t: Z_t = x_t W + h_{t-1} U; gate kernel (adds b,
+ *           activates, updates c and h).
  * Backward: per step t, from T-1 down: gate kernel turns the saved gates into
- *           dZ_t in place; dh_{t-1} = dZ_t U^T. Then over all steps at once:
- *           dW = X^T dZ, dU = Hprev^T dZ, db = sum_rows dZ, dx = dZ W^T.
+ *           dZ_t in place; dh_{t-1} = dZ_t U^T, dx_t = dZ_t W^T. Then over all
+ *           steps at once: dW = X^T dZ, dU = Hprev^T dZ, db = sum_rows dZ.
+ * The per-step products are small ([B/threads x I+H] x [I+H x 4H]). Where the
+ * kernel set has a register-blocked GEMM, each call first packs the weights
+ * into that kernel's panels (kernels.h), once for all T steps: forward each
+ * gate block of [W; U], backward U^T and W^T. A panel walk reads contiguous
+ * memory, so the kernel runs near the FMA peak at every H (reading U in place
+ * fell to half of it at H = 1024: one TLB entry per row of U). When W and U
+ * outgrow the caches (fuse_input), x_t W and dZ_t W^T leave the time loop for
+ * one big dnnl_sgemm each over all T steps. Sets without a GEMM kernel
+ * (scalar, NEON) do the same with dnnl_sgemm on U as it is.
  * In the time loop threads split the batch (each runs its rows through every
  * step, no barrier) or, for small batches, the hidden units (see
  * use_unit_split). The big GEMMs are split over threads by output block.
@@ -15,15 +23,8 @@
  *   hs    [T+1][B][H]  h0 (or zeros), then h_t of every step
  *   cs    [T+1][B][H]  c0 (or zeros), then c_t of every step
  *   dh,dc [B][H]       the recurrent gradients carried between steps
- *   up    [4H][H']     U packed for the per-step GEMM (H' = H rounded up to 32)
- *
- * The per-step products are small ([B/threads x H] x [H x 4H]). Where the
- * kernel set has a register-blocked GEMM, each call first packs U into that
- * kernel's panels (kernels.h), once for all T steps: forward packs each gate
- * block of U, backward packs U^T. A panel walk reads contiguous memory, so
- * the kernel runs near the FMA peak at every H (reading U in place fell to
- * half of it at H = 1024: one TLB entry per row of U). Sets without a GEMM
- * (scalar, NEON) run the steps through dnnl_sgemm on U as it is. */
+ *   up                 the packed weights: the larger of forward's 4H' x (I+H)
+ *                      and backward's 4H x (H' + I') (' = rounded up to 32) */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
