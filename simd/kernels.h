@@ -8,6 +8,7 @@
 #define RECUR_SIMD_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Forward gate math of one LSTM time step for `rows` batch rows and hidden
  * units [0, n) of H (n < H when threads split the hidden units: pointers then
@@ -53,6 +54,18 @@ typedef void (*f32_gemm_packed_fn)(size_t M, size_t N, size_t K1, const float *A
                                    size_t K2, const float *A2, size_t lda2, const float *Bp,
                                    float *C, size_t ldc, int accumulate);
 
+/* Dropout mask for elements k0 .. k0+n-1 of a stream named by seed:
+ *   x = ((k * DROPOUT_WEYL + (uint32_t)seed) ^ (uint32_t)(seed >> 32)), then the
+ *   lowbias32 finaliser (xor-shift 16, * MUL1, xor-shift 15, * MUL2, xor-shift 16);
+ *   u = (x >> 8) * 2^-24 in [0, 1);  mask[i] = u >= rate ? keep : 0.
+ * Integer arithmetic mod 2^32 and one exact conversion, so every set gives the
+ * same bits; k wraps at 2^32 (callers split longer streams). */
+#define DROPOUT_WEYL 0x9E3779B9u
+#define DROPOUT_MUL1 0x7FEB352Du
+#define DROPOUT_MUL2 0x846CA68Bu
+typedef void (*dropout_mask_fn)(size_t n, uint64_t seed, uint32_t k0, float rate, float keep,
+                                float *mask);
+
 typedef struct simd_kernels {
     const char *name;
     lstm_postgemm_fwd_fn lstm_fwd;
@@ -60,6 +73,7 @@ typedef struct simd_kernels {
     f32_unary_fn vexp, vsigmoid, vtanh;
     f32_gemm_packed_fn gemm; /* NULL: the library uses oneDNN's sgemm on B as it is */
     size_t gemm_nr;          /* panel width of gemm's packed B; 0 without gemm */
+    dropout_mask_fn dropout_mask;
 } simd_kernels;
 
 /* One table per ISA, defined beside its kernels. */
@@ -79,6 +93,7 @@ void lstm_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, float 
 void f32_vexp__scalar(size_t n, const float *x, float *y);
 void f32_vsigmoid__scalar(size_t n, const float *x, float *y);
 void f32_vtanh__scalar(size_t n, const float *x, float *y);
+void dropout_mask__scalar(size_t n, uint64_t seed, uint32_t k0, float rate, float keep, float *mask);
 
 #if defined(__x86_64__) || defined(__i386__)
 void lstm_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
@@ -88,6 +103,7 @@ void lstm_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, float *g
 void f32_vexp__avx2(size_t n, const float *x, float *y);
 void f32_vsigmoid__avx2(size_t n, const float *x, float *y);
 void f32_vtanh__avx2(size_t n, const float *x, float *y);
+void dropout_mask__avx2(size_t n, uint64_t seed, uint32_t k0, float rate, float keep, float *mask);
 void f32_gemm_packed__avx2(size_t M, size_t N, size_t K1, const float *A1, size_t lda1,
                            size_t K2, const float *A2, size_t lda2, const float *Bp, float *C,
                            size_t ldc, int accumulate);
@@ -99,6 +115,7 @@ void lstm_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, float 
 void f32_vexp__avx512(size_t n, const float *x, float *y);
 void f32_vsigmoid__avx512(size_t n, const float *x, float *y);
 void f32_vtanh__avx512(size_t n, const float *x, float *y);
+void dropout_mask__avx512(size_t n, uint64_t seed, uint32_t k0, float rate, float keep, float *mask);
 void f32_gemm_packed__avx512(size_t M, size_t N, size_t K1, const float *A1, size_t lda1,
                              size_t K2, const float *A2, size_t lda2, const float *Bp, float *C,
                              size_t ldc, int accumulate);
@@ -112,6 +129,7 @@ void lstm_postgemm_bwd__neon(size_t rows, size_t n, size_t H, int relu, float *g
 void f32_vexp__neon(size_t n, const float *x, float *y);
 void f32_vsigmoid__neon(size_t n, const float *x, float *y);
 void f32_vtanh__neon(size_t n, const float *x, float *y);
+void dropout_mask__neon(size_t n, uint64_t seed, uint32_t k0, float rate, float keep, float *mask);
 #endif
 
 #endif /* RECUR_SIMD_KERNELS_H */

@@ -380,12 +380,26 @@ static void dense_forward(const recur_model *m, layer *L, const float *in, int r
 /* Dropout's mask depends only on (seed, step, layer, element): the same for
  * any thread count, and reproducible after a resume. */
 static void dropout_mask(const recur_model *m, layer *L, int l, size_t n, int nt) {
-    const uint64_t stream = rng_mix(m->seed ^ rng_mix(m->iterations * 0x9E3779B97F4A7C15ull + (uint64_t)l + 1));
+    const uint64_t stream =
+        rng_mix(m->seed ^ rng_mix(m->iterations * 0x9E3779B97F4A7C15ull + (uint64_t)l + 1));
     const float keep = 1.0f / (1.0f - L->rate), rate = L->rate;
-#pragma omp parallel for num_threads(nt) schedule(static) if (n > 65536)
-    for (size_t k = 0; k < n; k++) {
-        float u = (float)(rng_mix(stream + k * 0xD1B54A32D192ED03ull) >> 40) * 0x1p-24f;
-        L->mask[k] = u >= rate ? keep : 0.0f;
+    const dropout_mask_fn kernel = recur_kernels()->dropout_mask;
+    /* Element k is hashed from its index alone, so the mask is the same bits
+     * for any thread count. Blocks of 2^30 elements, each its own stream,
+     * keep the kernel's 32-bit index from wrapping. */
+    const size_t block = (size_t)1 << 30;
+    for (size_t k0 = 0; k0 < n; k0 += block) {
+        const size_t len = n - k0 < block ? n - k0 : block;
+        const uint64_t seed = k0 ? rng_mix(stream + k0) : stream;
+        float *out = L->mask + k0;
+        const int64_t chunks = (int64_t)((len + 4095) / 4096); /* 16 KiB each */
+#pragma omp parallel num_threads(nt < chunks ? nt : (int)chunks) if (len > 65536)
+        {
+            int64_t c0, c1;
+            recur_split(chunks, omp_get_num_threads(), omp_get_thread_num(), &c0, &c1);
+            const size_t a = (size_t)c0 * 4096, b = (size_t)c1 * 4096 < len ? (size_t)c1 * 4096 : len;
+            if (a < b) kernel(b - a, seed, (uint32_t)a, rate, keep, out + a);
+        }
     }
 }
 

@@ -305,6 +305,45 @@ static void test_gemm_matches_reference(void) {
     }
 }
 
+/* Dropout masks: every set gives the scalar set's bits (lengths around the
+ * vector widths, offsets up to the 32-bit wrap); the scalar masks drop the
+ * asked fraction, scale the rest by keep, and differ between seeds. */
+static void test_dropout_masks(void) {
+    static const size_t ns[] = {1, 3, 4, 7, 8, 15, 16, 17, 33, 1000};
+    static const uint32_t k0s[] = {0, 5, 0xFFFFFFF0u};
+    float want[1000], got[1000 + GUARD];
+    for (int k = 0; k < nsets; k++)
+        for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+            for (size_t b = 0; b < sizeof k0s / sizeof *k0s; b++) {
+                const uint64_t seed = 0x0123456789ABCDEFull * (a + 1) + b;
+                dropout_mask__scalar(ns[a], seed, k0s[b], 0.3f, 1.0f / 0.7f, want);
+                for (size_t i = 0; i < ns[a] + GUARD; i++) got[i] = SENTINEL;
+                sets[k]->dropout_mask(ns[a], seed, k0s[b], 0.3f, 1.0f / 0.7f, got);
+                CU_ASSERT(memcmp(got, want, ns[a] * sizeof(float)) == 0);
+                CU_ASSERT(guard_intact(got, ns[a]));
+            }
+    const size_t n = 1 << 20;
+    float *m1 = malloc(n * sizeof(float)), *m2 = malloc(n * sizeof(float));
+    static const float rates[] = {0.0f, 0.1f, 0.2f, 0.5f, 0.9f};
+    for (size_t r = 0; r < sizeof rates / sizeof *rates; r++) {
+        const float rate = rates[r], keep = 1.0f / (1.0f - rate);
+        dropout_mask__scalar(n, 42, 0, rate, keep, m1);
+        dropout_mask__scalar(n, 43, 0, rate, keep, m2);
+        size_t zeros = 0, other = 0, both = 0;
+        for (size_t i = 0; i < n; i++) {
+            zeros += m1[i] == 0.0f;
+            other += m1[i] != 0.0f && m1[i] != keep;
+            both += (m1[i] == 0.0f) == (m2[i] == 0.0f);
+        }
+        /* binomial: 5 sigma is under 0.25% of n here */
+        CU_ASSERT(fabs((double)zeros / n - rate) < 0.0025);
+        CU_ASSERT_EQUAL(other, 0);
+        const double agree = (double)rate * rate + (1.0 - rate) * (1.0 - rate);
+        CU_ASSERT(fabs((double)both / n - agree) < 0.0025);
+    }
+    free(m1), free(m2);
+}
+
 /* Threads may split the hidden units: two calls on [0, n1) and [n1, H) with
  * offset pointers must give exactly what one call on [0, H) gives. */
 static void test_lstm_kernels_on_unit_ranges(void) {
@@ -350,5 +389,6 @@ int main(void) {
     ADD_TEST(s, test_lstm_bwd_matches_scalar);
     ADD_TEST(s, test_gemm_matches_reference);
     ADD_TEST(s, test_lstm_kernels_on_unit_ranges);
+    ADD_TEST(s, test_dropout_masks);
     return test_main_run();
 }

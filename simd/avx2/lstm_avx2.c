@@ -109,4 +109,4 @@ UNARY(f32_vtanh__avx2, vtanh_avx2)
 
 const simd_kernels simd_kernels_avx2 = {"avx2",         lstm_postgemm_fwd__avx2,
                                         lstm_postgemm_bwd__avx2, f32_vexp__avx2,
-                                        f32_vsigmoid__avx2,      f32_vtanh__avx2, f32_gemm_packed__avx2, 16};
+                                        f32_vsigmoid__avx2,      f32_vtanh__avx2, f32_gemm_packed__avx2, 16, dropout_mask__avx2};

@@ -98,4 +98,4 @@ UNARY(f32_vtanh__avx512, vtanh_avx512)
 
 const simd_kernels simd_kernels_avx512 = {"avx512",         lstm_postgemm_fwd__avx512,
                                           lstm_postgemm_bwd__avx512, f32_vexp__avx512,
-                                          f32_vsigmoid__avx512,      f32_vtanh__avx512, f32_gemm_packed__avx512, 32};
+                                          f32_vsigmoid__avx512,      f32_vtanh__avx512, f32_gemm_packed__avx512, 32, dropout_mask__avx512};

@@ -118,4 +118,4 @@ UNARY(f32_vtanh__neon, vtanh_neon)
 
 const simd_kernels simd_kernels_neon = {"neon",         lstm_postgemm_fwd__neon,
                                         lstm_postgemm_bwd__neon, f32_vexp__neon,
-                                        f32_vsigmoid__neon,      f32_vtanh__neon, NULL, 0};
+                                        f32_vsigmoid__neon,      f32_vtanh__neon, NULL, 0, dropout_mask__neon};

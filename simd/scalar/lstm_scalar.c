@@ -58,4 +58,4 @@ void f32_vtanh__scalar(size_t n, const float *x, float *y) {
 
 const simd_kernels simd_kernels_scalar = {"scalar",         lstm_postgemm_fwd__scalar,
                                           lstm_postgemm_bwd__scalar, f32_vexp__scalar,
-                                          f32_vsigmoid__scalar,      f32_vtanh__scalar, NULL, 0};
+                                          f32_vsigmoid__scalar,      f32_vtanh__scalar, NULL, 0, dropout_mask__scalar};
