@@ -136,20 +136,21 @@ static void pack_wu(const float *W, const float *U, int64_t I, int64_t H, int64_
 }
 
 /* Backward packing: the transpose of A [n][4H] (U or W: column j of A^T is
- * row j of A) becomes ceil(n/nr) panels of 4H rows; panels [p0, p1). Copied
- * in chunks of 64 rows so a chunk of the panel stays in L1 while the nr rows
- * of A stream through. */
+ * row j of A) becomes ceil(n/nr) panels of 4H rows; panels [p0, p1). Done in
+ * blocks of 8 source rows x 16 columns: rows of A lie a multiple of 2 KiB apart
+ * at the usual H, so more of them at once would overfill their L1 sets. */
 static void pack_t(const float *A, int64_t n, int64_t G, int64_t nr, float *dst0, int64_t p0,
                    int64_t p1) {
     for (int64_t P = p0; P < p1; P++) {
         const int64_t j0 = P * nr, w = n - j0 < nr ? n - j0 : nr;
         float *dst = dst0 + P * G * nr;
         if (w < nr) memset(dst, 0, (size_t)(G * nr) * sizeof(float));
-        for (int64_t k0 = 0; k0 < G; k0 += 64) {
-            const int64_t k1 = k0 + 64 < G ? k0 + 64 : G;
-            for (int64_t jj = 0; jj < w; jj++) {
-                const float *src = A + (j0 + jj) * G;
-                for (int64_t k = k0; k < k1; k++) dst[k * nr + jj] = src[k];
+        for (int64_t b0 = 0; b0 < w; b0 += 8) {
+            const int64_t b1 = b0 + 8 < w ? b0 + 8 : w;
+            for (int64_t k0 = 0; k0 < G; k0 += 16) {
+                const int64_t k1 = k0 + 16 < G ? k0 + 16 : G;
+                for (int64_t k = k0; k < k1; k++)
+                    for (int64_t jj = b0; jj < b1; jj++) dst[k * nr + jj] = A[(j0 + jj) * G + k];
             }
         }
     }
