@@ -379,26 +379,30 @@ static void dense_forward(const recur_model *m, layer *L, const float *in, int r
 
 /* Dropout's mask depends only on (seed, step, layer, element): the same for
  * any thread count, and reproducible after a resume. */
-static void dropout_mask(const recur_model *m, layer *L, int l, size_t n, int nt) {
+static void dropout_forward(const recur_model *m, layer *L, int l, const float *in, size_t n,
+                            int nt) {
     const uint64_t stream =
         rng_mix(m->seed ^ rng_mix(m->iterations * 0x9E3779B97F4A7C15ull + (uint64_t)l + 1));
     const float keep = 1.0f / (1.0f - L->rate), rate = L->rate;
     const dropout_mask_fn kernel = recur_kernels()->dropout_mask;
     /* Element k is hashed from its index alone, so the mask is the same bits
      * for any thread count. Blocks of 2^30 elements, each its own stream,
-     * keep the kernel's 32-bit index from wrapping. */
+     * keep the kernel's 32-bit index from wrapping. Each thread applies its
+     * part of the mask while that is in cache. */
     const size_t block = (size_t)1 << 30;
     for (size_t k0 = 0; k0 < n; k0 += block) {
         const size_t len = n - k0 < block ? n - k0 : block;
         const uint64_t seed = k0 ? rng_mix(stream + k0) : stream;
-        float *out = L->mask + k0;
+        float *mask = L->mask + k0, *out = L->out + k0;
+        const float *x = in + k0;
         const int64_t chunks = (int64_t)((len + 4095) / 4096); /* 16 KiB each */
 #pragma omp parallel num_threads(nt < chunks ? nt : (int)chunks) if (len > 65536)
         {
             int64_t c0, c1;
             recur_split(chunks, omp_get_num_threads(), omp_get_thread_num(), &c0, &c1);
             const size_t a = (size_t)c0 * 4096, b = (size_t)c1 * 4096 < len ? (size_t)c1 * 4096 : len;
-            if (a < b) kernel(b - a, seed, (uint32_t)a, rate, keep, out + a);
+            if (a < b) kernel(b - a, seed, (uint32_t)a, rate, keep, mask + a);
+            for (size_t k = a; k < b; k++) out[k] = x[k] * mask[k];
         }
     }
 }
@@ -435,8 +439,7 @@ static const float *forward(recur_model *m, int B, int training, recur_status *s
             break;
         case LAYER_DROPOUT:
             if (training && L->rate > 0.0f) {
-                dropout_mask(m, L, l, n_out, nt);
-                for (size_t k = 0; k < n_out; k++) L->out[k] = in[k] * L->mask[k];
+                dropout_forward(m, L, l, in, n_out, nt);
                 in = L->out;
             } /* else: identity, the input passes through */
             break;
@@ -513,10 +516,13 @@ static recur_status backward(recur_model *m, int B) {
         case LAYER_DROPOUT:
             if (din) {
                 const size_t n = (size_t)L->out_steps * (size_t)B * L->out_feat;
-                if (L->rate > 0.0f)
-                    for (size_t k = 0; k < n; k++) din[k] = L->dout[k] * L->mask[k];
-                else
+                const float *dout = L->dout, *mask = L->mask;
+                if (L->rate > 0.0f) {
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (n > 65536)
+                    for (size_t k = 0; k < n; k++) din[k] = dout[k] * mask[k];
+                } else {
                     memcpy(din, L->dout, n * sizeof(float));
+                }
             }
             break;
         }

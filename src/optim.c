@@ -31,6 +31,14 @@ static double sumsq(const float *g, size_t n) {
 }
 
 int grads_nonfinite(const recur_model *m, int *l, const char **array) {
+    /* one vectorised pass over all gradients (x - x is 0 exactly when x is
+     * finite); the slower search below runs only once something is found */
+    const float *g = m->grads;
+    const long n = (long)m->nparams;
+    int bad = 0;
+#pragma omp parallel for simd num_threads(recur_threads()) schedule(static) reduction(| : bad) if (n > 65536)
+    for (long k = 0; k < n; k++) bad |= g[k] - g[k] != 0.0f;
+    if (!bad) return 0;
     for (int i = 0; i < m->nlayers; i++) {
         size_t off[3], len[3];
         const char *name[3];
