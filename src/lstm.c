@@ -183,13 +183,18 @@ static int use_unit_split(const lstm_shape *s, int nt, int64_t nr) {
  * forward and [dh_{t-1} | dx_t] = dZ_t [U^T | W^T] backward, instead of one
  * big GEMM each for X W and dZ W^T. Z_t then never goes to memory and back
  * between the two products, but every thread streams W as well as U each step:
- * a win while they stay in cache (2 threads: H = 512 97.6 vs 100.2 ms, tutorial
- * shapes 1-3%), a loss past it (H = 1024, B = 16: 108 vs 98 ms).
+ * a win while they fit a core's L2 (tutorial shapes, 1-3%) or, up to 8 MiB,
+ * while a thread has 16 or more batch rows to spend each pass on (2 threads,
+ * H = 512: B = 64 98.2 vs 99.4 ms, B = 32 49.2 vs 50.1, but B = 16 27.4 vs
+ * 26.6); a loss past that (H = 1024, B = 16: 108 vs 98 ms).
  * RECUR_LSTM_FUSE=0|1 forces it (tests). */
-static int fuse_input(const lstm_shape *s) {
+static int fuse_input(const lstm_shape *s, int nt, int units) {
     const int forced = recur_lstm_fuse_override();
     if (forced >= 0) return forced;
-    return (size_t)(s->I + s->H) * (size_t)s->G * sizeof(float) <= ((size_t)8 << 20);
+    const size_t bytes = (size_t)(s->I + s->H) * (size_t)s->G * sizeof(float);
+    /* batch rows a thread runs against all of W and U per step */
+    const int64_t rows = units ? s->B * nt : (s->B + nt - 1) / nt;
+    return bytes <= ((size_t)1 << 20) || (bytes <= ((size_t)8 << 20) && rows >= 16);
 }
 
 /* threads for the time loop, and this thread's block */
@@ -253,7 +258,7 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
     float *up = train ? (float *)(ws + s.up) : (float *)((char *)scratch + s.scratch_up);
     const int nt = recur_threads();
 
-    const int units = use_unit_split(&s, nt, nr), fuse = gemm && fuse_input(&s);
+    const int units = use_unit_split(&s, nt, nr), fuse = gemm && fuse_input(&s, nt, units);
     const int64_t Ix = fuse ? I : 0; /* rows of W in the packed panels */
     /* unless fused: x W for all steps first, one dnnl_sgemm */
     int err = fuse ? 0 : recur_sgemm_par(nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, z, G);
@@ -343,7 +348,7 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
     const f32_gemm_packed_fn gemm = kern->gemm;
     const int64_t nr = gemm ? (int64_t)kern->gemm_nr : 16;
     const int nt = recur_threads();
-    const int units = use_unit_split(&s, nt, nr), fuse = gemm && fuse_input(&s);
+    const int units = use_unit_split(&s, nt, nr), fuse = gemm && fuse_input(&s, nt, units);
     /* panels of U^T, and of W^T when dx is computed step by step */
     const int64_t nph = (H + nr - 1) / nr, npi = fuse ? (I + nr - 1) / nr : 0;
     float *upu = (float *)(ws + s.up), *upw = upu + nph * nr * G;
