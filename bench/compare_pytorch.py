@@ -2,9 +2,9 @@
 """Trains the Keras MNIST tutorial model in PyTorch and prints its throughput
 next to recur's, measured in the same run.
 
-Optional: needs PyTorch. On Debian it comes from apt (apt-get install
-python3-torch libopenblas0-openmp: without an optimised BLAS, Debian's torch
-runs on the reference libblas, about 10x slower), so run it with Debian's
+Optional: needs PyTorch and an optimised BLAS, from apt on Debian
+(scripts/install-deps.sh torch: python3-torch libopenblas0-openmp; on the
+reference libblas Debian's torch runs about 10x slower). Run it with Debian's
 interpreter, /usr/bin/python3:
 
   /usr/bin/python3 bench/compare_pytorch.py [--threads N] [--batch 32] [--steps 200] [--repeats 3]

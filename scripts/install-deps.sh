@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages recur needs, by group, where any are missing.
-#   scripts/install-deps.sh build test cross bench fuzz valgrind
+#   scripts/install-deps.sh build test cross bench fuzz valgrind torch
 # build: compiler, CMake, oneDNN, zlib   test: CUnit
 # cross: aarch64 cross compiler, qemu-user and CUnit for arm64 (NEON tests)
 # bench: Google Benchmark and a C++ compiler
 # fuzz: clang and its libFuzzer/sanitizer runtimes   valgrind: memcheck
+# torch: PyTorch and OpenBLAS, for the optional bench/compare_pytorch.py
 # Without root or apt-get it names the missing packages and stops.
 set -euo pipefail
 
@@ -15,11 +16,12 @@ declare -A groups=(
   [bench]="g++ libbenchmark-dev python3"
   [fuzz]="clang libclang-rt-14-dev"
   [valgrind]="valgrind"
+  [torch]="python3-torch libopenblas0-openmp"
 )
 
 wanted=()
 for g in "${@:-build test}"; do
-  [[ -n ${groups[$g]:-} ]] || { echo "install-deps: unknown group '$g' (build test cross bench fuzz valgrind)" >&2; exit 2; }
+  [[ -n ${groups[$g]:-} ]] || { echo "install-deps: unknown group '$g' (build test cross bench fuzz valgrind torch)" >&2; exit 2; }
   wanted+=(${groups[$g]})
 done
 
