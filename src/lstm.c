@@ -405,18 +405,31 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
     if (err) return recur_gemm_fail(err, fn);
 
     const int64_t TB = T * B;
-    if ((err = recur_sgemm_par(nt, 'T', 'N', I, G, TB, 1.0f, x, I, dz, G, 0.0f, dW, G)) ||
-        (err = recur_sgemm_par(nt, 'T', 'N', H, G, TB, 1.0f, hs, H, dz, G, 0.0f, dU, G)) ||
-        (dx && !fuse &&
-         (err = recur_sgemm_par(nt, 'N', 'T', TB, I, G, 1.0f, dz, G, W, G, 0.0f, dx, I))))
-        return recur_gemm_fail(err, fn);
-
-    /* db = column sums of dZ, columns split in 16-float blocks */
+    /* dW = X^T dZ and dU = Hprev^T dZ as one stacked [I+H][4H] output whose
+     * rows the threads split (whole rows: every thread's GEMMs keep N = 4H),
+     * then db = column sums of dZ, columns split in 16-float blocks; one
+     * parallel region for all three */
     const int64_t blocks = (G + 15) / 16;
 #pragma omp parallel num_threads(nt < blocks ? nt : (int)blocks)
     {
-        int64_t lo, hi;
-        recur_split(blocks, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        recur_omp_enter();
+        const int n = omp_get_num_threads(), k = omp_get_thread_num();
+        int64_t r0, r1, lo, hi;
+        recur_split(I + H, n, k, &r0, &r1);
+        int e = 0;
+        if (r0 < I) {
+            const int64_t e1 = r1 < I ? r1 : I;
+            e = recur_sgemm('T', 'N', e1 - r0, G, TB, 1.0f, x + r0, I, dz, G, 0.0f, dW + r0 * G, G);
+        }
+        if (r1 > I && !e) {
+            const int64_t a = (r0 > I ? r0 : I) - I, b = r1 - I;
+            e = recur_sgemm('T', 'N', b - a, G, TB, 1.0f, hs + a, H, dz, G, 0.0f, dU + a * G, G);
+        }
+        if (e) {
+#pragma omp atomic write
+            err = e;
+        }
+        recur_split(blocks, n, k, &lo, &hi);
         lo *= 16, hi = hi * 16 < G ? hi * 16 : G;
         if (lo < hi) {
             memcpy(db + lo, dz + lo, (size_t)(hi - lo) * sizeof(float));
@@ -426,5 +439,9 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
             }
         }
     }
+    if (err) return recur_gemm_fail(err, fn);
+    if (dx && !fuse &&
+        (err = recur_sgemm_par(nt, 'N', 'T', TB, I, G, 1.0f, dz, G, W, G, 0.0f, dx, I)))
+        return recur_gemm_fail(err, fn);
     return RECUR_OK;
 }
