@@ -17,11 +17,12 @@
  *                      out: the activated gates i, f, g, o (what backward needs)
  *   b      [4H]
  *   c_prev [rows][H], c [rows][H] (c may alias c_prev), h [rows][H]
+ *   y      [rows][H]   a second copy of h (the caller's output), or NULL
  *   i = sig(z_i+b_i)  f = sig(z_f+b_f)  g = act(z_c+b_c)  o = sig(z_o+b_o)
  *   c = f*c_prev + i*g                   h = o*act(c)
  * act is relu when `relu` is non-zero, else tanh. */
 typedef void (*lstm_postgemm_fwd_fn)(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                                     const float *c_prev, float *c, float *h);
+                                     const float *c_prev, float *c, float *h, float *y);
 
 /* Backward gate math of one LSTM time step for `rows` batch rows and hidden
  * units [0, n) of H, strided as in the forward.
@@ -87,7 +88,7 @@ extern const simd_kernels simd_kernels_neon;
 
 /* scalar: portable C with libm; the reference every other set is tested against */
 void lstm_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                               const float *c_prev, float *c, float *h);
+                               const float *c_prev, float *c, float *h, float *y);
 void lstm_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
                                const float *c_prev, const float *dy, const float *dh, float *dc);
 void f32_vexp__scalar(size_t n, const float *x, float *y);
@@ -97,7 +98,7 @@ void dropout_mask__scalar(size_t n, uint64_t seed, uint32_t k0, float rate, floa
 
 #if defined(__x86_64__) || defined(__i386__)
 void lstm_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                             const float *c_prev, float *c, float *h);
+                             const float *c_prev, float *c, float *h, float *y);
 void lstm_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
                              const float *c_prev, const float *dy, const float *dh, float *dc);
 void f32_vexp__avx2(size_t n, const float *x, float *y);
@@ -109,7 +110,7 @@ void f32_gemm_packed__avx2(size_t M, size_t N, size_t K1, const float *A1, size_
                            size_t ldc, int accumulate);
 
 void lstm_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                               const float *c_prev, float *c, float *h);
+                               const float *c_prev, float *c, float *h, float *y);
 void lstm_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
                                const float *c_prev, const float *dy, const float *dh, float *dc);
 void f32_vexp__avx512(size_t n, const float *x, float *y);
@@ -123,7 +124,7 @@ void f32_gemm_packed__avx512(size_t M, size_t N, size_t K1, const float *A1, siz
 
 #if defined(__aarch64__)
 void lstm_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                             const float *c_prev, float *c, float *h);
+                             const float *c_prev, float *c, float *h, float *y);
 void lstm_postgemm_bwd__neon(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
                              const float *c_prev, const float *dy, const float *dh, float *dc);
 void f32_vexp__neon(size_t n, const float *x, float *y);

@@ -302,14 +302,12 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
                 }
                 float *yt = y + t * B * H + o;
                 if (train) {
-                    float *hn = hs + (t + 1) * B * H + o;
                     gate_fwd((size_t)nrow, (size_t)nj, (size_t)H, relu, zt, b + bl.j0,
-                             cs + t * B * H + o, cs + (t + 1) * B * H + o, hn);
-                    for (int64_t r = 0; r < nrow; r++)
-                        memcpy(yt + r * H, hn + r * H, (size_t)nj * sizeof(float));
+                             cs + t * B * H + o, cs + (t + 1) * B * H + o,
+                             hs + (t + 1) * B * H + o, yt);
                 } else {
                     gate_fwd((size_t)nrow, (size_t)nj, (size_t)H, relu, zt, b + bl.j0, cs + o, cs + o,
-                             yt);
+                             yt, NULL);
                 }
                 if (units) {
 #pragma omp barrier

@@ -156,28 +156,29 @@ static void test_lstm_fwd_matches_scalar(void) {
                 float *z = alloc_guarded(rows * G), *zr = alloc_guarded(rows * G);
                 float *b = alloc_guarded(G), *cp = alloc_guarded(RH);
                 float *c = alloc_guarded(RH), *cr = alloc_guarded(RH);
-                float *h = alloc_guarded(RH), *hr = alloc_guarded(RH);
+                float *h = alloc_guarded(RH), *hr = alloc_guarded(RH), *y = alloc_guarded(RH);
                 fill_mixed(&r, z, rows * G);
                 fill_mixed(&r, b, G);
                 fill_mixed(&r, cp, RH);
                 memcpy(zr, z, rows * G * sizeof(float));
-                lstm_postgemm_fwd__scalar(rows, H, H, relu, zr, b, cp, cr, hr);
-                sets[k]->lstm_fwd(rows, H, H, relu, z, b, cp, c, h);
+                lstm_postgemm_fwd__scalar(rows, H, H, relu, zr, b, cp, cr, hr, NULL);
+                sets[k]->lstm_fwd(rows, H, H, relu, z, b, cp, c, h, y);
                 CU_ASSERT(close_enough(z, zr, rows * G, KERNEL_TOL));
                 CU_ASSERT(close_enough(c, cr, RH, KERNEL_TOL));
                 CU_ASSERT(close_enough(h, hr, RH, KERNEL_TOL));
+                CU_ASSERT(memcmp(y, h, RH * sizeof(float)) == 0); /* y: the same h again */
                 CU_ASSERT(guard_intact(z, rows * G) && guard_intact(c, RH) &&
-                          guard_intact(h, RH));
+                          guard_intact(h, RH) && guard_intact(y, RH));
                 /* c may alias c_prev (the inference path updates it in place) */
                 memcpy(z, zr, rows * G * sizeof(float));
                 fill_mixed(&r, z, rows * G);
                 memcpy(zr, z, rows * G * sizeof(float));
                 memcpy(c, cp, RH * sizeof(float));
-                lstm_postgemm_fwd__scalar(rows, H, H, relu, zr, b, cp, cr, hr);
-                sets[k]->lstm_fwd(rows, H, H, relu, z, b, c, c, h);
+                lstm_postgemm_fwd__scalar(rows, H, H, relu, zr, b, cp, cr, hr, NULL);
+                sets[k]->lstm_fwd(rows, H, H, relu, z, b, c, c, h, NULL);
                 CU_ASSERT(close_enough(c, cr, RH, KERNEL_TOL));
                 CU_ASSERT(close_enough(h, hr, RH, KERNEL_TOL));
-                free(z), free(zr), free(b), free(cp), free(c), free(cr), free(h), free(hr);
+                free(z), free(zr), free(b), free(cp), free(c), free(cr), free(h), free(hr), free(y);
             }
 }
 
@@ -197,7 +198,7 @@ static void test_lstm_bwd_matches_scalar(void) {
                 fill_mixed(&r, g, rows * G);
                 fill_mixed(&r, cp, RH);
                 float *cn = alloc_guarded(RH), *hn = alloc_guarded(RH);
-                lstm_postgemm_fwd__scalar(rows, H, H, relu, g, b0, cp, cn, hn);
+                lstm_postgemm_fwd__scalar(rows, H, H, relu, g, b0, cp, cn, hn, NULL);
                 /* exact zeros in c and g hit the ReLU kink */
                 for (size_t q = 0; q < RH; q += 3) cn[q] = 0.0f;
                 memcpy(c, cn, RH * sizeof(float));
@@ -228,7 +229,7 @@ static void test_scalar_reference_equations(void) {
         fill_uniform(&r, cp, H, -2, 2);
         float z0[20];
         memcpy(z0, z, sizeof z);
-        lstm_postgemm_fwd__scalar(1, H, H, relu, z, b, cp, c, h);
+        lstm_postgemm_fwd__scalar(1, H, H, relu, z, b, cp, c, h, NULL);
         for (size_t j = 0; j < H; j++) {
             double i = 1 / (1 + exp(-(double)(z0[j] + b[j])));
             double f = 1 / (1 + exp(-(double)(z0[H + j] + b[H + j])));
@@ -353,15 +354,17 @@ static void test_lstm_kernels_on_unit_ranges(void) {
     for (int k = 0; k <= nsets; k++)
         for (int relu = 0; relu < 2; relu++) {
             const size_t rows = 3, H = 37, n1 = 21, G = 4 * H, RH = rows * H;
-            float z[3 * 148], zs[3 * 148], b[148], cp[111], c[111], cs[111], h[111], hs[111];
+            float z[3 * 148], zs[3 * 148], b[148], cp[111], c[111], cs[111], h[111], hs[111], ys[111];
             float dy[111], dh[111], dc[111], dcs[111];
             fill_mixed(&r, z, rows * G);
             fill_mixed(&r, b, G);
             fill_mixed(&r, cp, RH);
             memcpy(zs, z, sizeof z);
-            all[k]->lstm_fwd(rows, H, H, relu, z, b, cp, c, h);
-            all[k]->lstm_fwd(rows, n1, H, relu, zs, b, cp, cs, hs);
-            all[k]->lstm_fwd(rows, H - n1, H, relu, zs + n1, b + n1, cp + n1, cs + n1, hs + n1);
+            all[k]->lstm_fwd(rows, H, H, relu, z, b, cp, c, h, NULL);
+            all[k]->lstm_fwd(rows, n1, H, relu, zs, b, cp, cs, hs, ys);
+            all[k]->lstm_fwd(rows, H - n1, H, relu, zs + n1, b + n1, cp + n1, cs + n1, hs + n1,
+                             ys + n1);
+            CU_ASSERT(memcmp(ys, hs, sizeof hs) == 0);
             CU_ASSERT(!memcmp(z, zs, sizeof z) && !memcmp(c, cs, sizeof c) && !memcmp(h, hs, sizeof h));
             fill_uniform(&r, dy, RH, -1, 1);
             fill_uniform(&r, dh, RH, -1, 1);

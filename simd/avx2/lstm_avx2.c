@@ -32,14 +32,16 @@ static inline __m256 dact(int relu, __m256 a) {
 }
 
 static inline void fwd8(size_t H, int relu, float *z, const float *b, const float *cp, float *c,
-                        float *h, __m256i m, int full) {
+                        float *h, float *y, __m256i m, int full) {
     __m256 i = vsigmoid_avx2(_mm256_add_ps(ld(z, m, full), ld(b, m, full)));
     __m256 f = vsigmoid_avx2(_mm256_add_ps(ld(z + H, m, full), ld(b + H, m, full)));
     __m256 g = act(relu, _mm256_add_ps(ld(z + 2 * H, m, full), ld(b + 2 * H, m, full)));
     __m256 o = vsigmoid_avx2(_mm256_add_ps(ld(z + 3 * H, m, full), ld(b + 3 * H, m, full)));
     __m256 cn = _mm256_fmadd_ps(f, ld(cp, m, full), _mm256_mul_ps(i, g));
     st(c, cn, m, full);
-    st(h, _mm256_mul_ps(o, act(relu, cn)), m, full);
+    const __m256 hv = _mm256_mul_ps(o, act(relu, cn));
+    st(h, hv, m, full);
+    if (y) st(y, hv, m, full);
     st(z, i, m, full);
     st(z + H, f, m, full);
     st(z + 2 * H, g, m, full);
@@ -47,15 +49,16 @@ static inline void fwd8(size_t H, int relu, float *z, const float *b, const floa
 }
 
 void lstm_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                             const float *c_prev, float *c, float *h) {
+                             const float *c_prev, float *c, float *h, float *y) {
     const __m256i all = _mm256_set1_epi32(-1), m = tail_mask(n % 8);
     for (size_t r = 0; r < rows; r++) {
         float *zr = z + r * 4 * H;
         const float *cpr = c_prev + r * H;
-        float *cr = c + r * H, *hr = h + r * H;
+        float *cr = c + r * H, *hr = h + r * H, *yr = y ? y + r * H : NULL;
         size_t j = 0;
-        for (; j + 8 <= n; j += 8) fwd8(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, all, 1);
-        if (j < n) fwd8(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, m, 0);
+        for (; j + 8 <= n; j += 8)
+            fwd8(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, yr ? yr + j : NULL, all, 1);
+        if (j < n) fwd8(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, yr ? yr + j : NULL, m, 0);
     }
 }
 

@@ -20,14 +20,16 @@ static inline __m512 dact(int relu, __m512 a) {
 }
 
 static inline void fwd16(size_t H, int relu, float *z, const float *b, const float *cp, float *c,
-                         float *h, __mmask16 m) {
+                         float *h, float *y, __mmask16 m) {
     __m512 i = vsigmoid_avx512(_mm512_add_ps(ld(z, m), ld(b, m)));
     __m512 f = vsigmoid_avx512(_mm512_add_ps(ld(z + H, m), ld(b + H, m)));
     __m512 g = act(relu, _mm512_add_ps(ld(z + 2 * H, m), ld(b + 2 * H, m)));
     __m512 o = vsigmoid_avx512(_mm512_add_ps(ld(z + 3 * H, m), ld(b + 3 * H, m)));
     __m512 cn = _mm512_fmadd_ps(f, ld(cp, m), _mm512_mul_ps(i, g));
     st(c, cn, m);
-    st(h, _mm512_mul_ps(o, act(relu, cn)), m);
+    const __m512 hv = _mm512_mul_ps(o, act(relu, cn));
+    st(h, hv, m);
+    if (y) st(y, hv, m);
     st(z, i, m);
     st(z + H, f, m);
     st(z + 2 * H, g, m);
@@ -35,15 +37,16 @@ static inline void fwd16(size_t H, int relu, float *z, const float *b, const flo
 }
 
 void lstm_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                               const float *c_prev, float *c, float *h) {
+                               const float *c_prev, float *c, float *h, float *y) {
     const __mmask16 tail = (__mmask16)((1u << (n % 16)) - 1u);
     for (size_t r = 0; r < rows; r++) {
         float *zr = z + r * 4 * H;
         const float *cpr = c_prev + r * H;
-        float *cr = c + r * H, *hr = h + r * H;
+        float *cr = c + r * H, *hr = h + r * H, *yr = y ? y + r * H : NULL;
         size_t j = 0;
-        for (; j + 16 <= n; j += 16) fwd16(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, 0xFFFF);
-        if (j < n) fwd16(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, tail);
+        for (; j + 16 <= n; j += 16)
+            fwd16(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, yr ? yr + j : NULL, 0xFFFF);
+        if (j < n) fwd16(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, yr ? yr + j : NULL, tail);
     }
 }
 

@@ -21,14 +21,16 @@ static inline float32x4_t dact(int relu, float32x4_t a) {
 
 /* z, b: four gate blocks `stride` floats apart */
 static inline void fwd4(size_t stride, int relu, float *z, const float *b, const float *cp,
-                        float *c, float *h) {
+                        float *c, float *h, float *y) {
     float32x4_t i = vsigmoid_neon(vaddq_f32(vld1q_f32(z), vld1q_f32(b)));
     float32x4_t f = vsigmoid_neon(vaddq_f32(vld1q_f32(z + stride), vld1q_f32(b + stride)));
     float32x4_t g = act(relu, vaddq_f32(vld1q_f32(z + 2 * stride), vld1q_f32(b + 2 * stride)));
     float32x4_t o = vsigmoid_neon(vaddq_f32(vld1q_f32(z + 3 * stride), vld1q_f32(b + 3 * stride)));
     float32x4_t cn = vfmaq_f32(vmulq_f32(i, g), f, vld1q_f32(cp));
     vst1q_f32(c, cn);
-    vst1q_f32(h, vmulq_f32(o, act(relu, cn)));
+    const float32x4_t hv = vmulq_f32(o, act(relu, cn));
+    vst1q_f32(h, hv);
+    if (y) vst1q_f32(y, hv);
     vst1q_f32(z, i);
     vst1q_f32(z + stride, f);
     vst1q_f32(z + 2 * stride, g);
@@ -36,13 +38,13 @@ static inline void fwd4(size_t stride, int relu, float *z, const float *b, const
 }
 
 void lstm_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                             const float *c_prev, float *c, float *h) {
+                             const float *c_prev, float *c, float *h, float *y) {
     for (size_t r = 0; r < rows; r++) {
         float *zr = z + r * 4 * H;
         const float *cpr = c_prev + r * H;
-        float *cr = c + r * H, *hr = h + r * H;
+        float *cr = c + r * H, *hr = h + r * H, *yr = y ? y + r * H : NULL;
         size_t j = 0;
-        for (; j + 4 <= n; j += 4) fwd4(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j);
+        for (; j + 4 <= n; j += 4) fwd4(H, relu, zr + j, b + j, cpr + j, cr + j, hr + j, yr ? yr + j : NULL);
         if (j < n) {
             size_t tn = n - j;
             float tz[16] = {0}, tb[16] = {0}, tcp[4] = {0}, tc[4], th[4];
@@ -51,10 +53,11 @@ void lstm_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, float *z
                 memcpy(tb + 4 * q, b + q * H + j, tn * sizeof(float));
             }
             memcpy(tcp, cpr + j, tn * sizeof(float));
-            fwd4(4, relu, tz, tb, tcp, tc, th);
+            fwd4(4, relu, tz, tb, tcp, tc, th, NULL);
             for (int q = 0; q < 4; q++) memcpy(zr + q * H + j, tz + 4 * q, tn * sizeof(float));
             memcpy(cr + j, tc, tn * sizeof(float));
             memcpy(hr + j, th, tn * sizeof(float));
+            if (yr) memcpy(yr + j, th, tn * sizeof(float));
         }
     }
 }

@@ -9,7 +9,7 @@ static float act(int relu, float x) { return relu ? (x > 0.0f ? x : 0.0f) : tanh
 static float dact(int relu, float a) { return relu ? (a > 0.0f ? 1.0f : 0.0f) : 1.0f - a * a; }
 
 void lstm_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                               const float *c_prev, float *c, float *h) {
+                               const float *c_prev, float *c, float *h, float *y) {
     for (size_t r = 0; r < rows; r++) {
         float *zi = z + r * 4 * H, *zf = zi + H, *zg = zi + 2 * H, *zo = zi + 3 * H;
         for (size_t j = 0; j < n; j++) {
@@ -20,6 +20,7 @@ void lstm_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, float 
             float cn = f * c_prev[r * H + j] + i * g;
             c[r * H + j] = cn;
             h[r * H + j] = o * act(relu, cn);
+            if (y) y[r * H + j] = h[r * H + j];
             zi[j] = i, zf[j] = f, zg[j] = g, zo[j] = o;
         }
     }
