@@ -4,7 +4,8 @@
  * Benchmark names, <what>/T<T>_B<B>_I<I>_H<H>/<activation>:
  *   fwd, train                 recur: forward; forward + backward
  *   onednn_fwd, onednn_train   oneDNN: forward_inference; forward_training + backward
- * and sgemm_peak/1024 (dnnl_sgemm, 1024^3).
+ * and sgemm_peak/1024 (dnnl_sgemm, 1024^3), with sgemm_peak_1thread/1024 beside it
+ * when the run has more threads.
  * FLOPs (the FLOPS counter): forward = 2*T*B*4H*(I+H), the GEMMs; training = 3x
  * forward. Inputs are random in [-0.1, 0.1], the same for both libraries; h0 and
  * c0 are zeros and the final states are not asked for, in both. bench/table.py
@@ -335,6 +336,16 @@ static void bench_sgemm(void *ctx, bench_state *st) {
     free(a);
 }
 
+/* The same on one thread, in a run with more: the ratio of the two says whether
+ * the run had its cores to itself (a shared VM's two vCPUs can land on one
+ * physical core for minutes). */
+static void bench_sgemm_1thread(void *ctx, bench_state *st) {
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    bench_sgemm(ctx, st);
+    omp_set_num_threads(threads);
+}
+
 /* ---- Registration ----------------------------------------------------------- */
 
 static const recur_lstm_desc shapes[] = {
@@ -368,6 +379,9 @@ static void add_case(bench_fn run, const char *what, recur_lstm_desc d, lstm_pas
 
 int main(int argc, char **argv) {
     bench_register("sgemm_peak/1024", bench_sgemm, NULL, 2.0 * SGEMM_N * SGEMM_N * SGEMM_N);
+    if (omp_get_max_threads() > 1)
+        bench_register("sgemm_peak_1thread/1024", bench_sgemm_1thread, NULL,
+                       2.0 * SGEMM_N * SGEMM_N * SGEMM_N);
     bench_model_register();
     for (int k = 0; k < N_SHAPES; k++) {
         recur_lstm_desc d = shapes[k];

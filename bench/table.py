@@ -91,6 +91,12 @@ def main():
           f"threads: recur {ctx.get('recur_threads', '?')}, "
           f"OpenMP/oneDNN {ctx.get('omp_max_threads', '?')}; "
           f"recur ISA {ctx.get('recur_isa', '?')}; {ctx.get('num_cpus', '?')} CPUs")
+    one = runs.get("sgemm_peak_1thread/1024", (None, None))[1]
+    if peak and one:
+        threads = int(ctx.get("recur_threads", 0))
+        shared = peak / one < 0.85 * threads
+        note = " (well under the thread count: the run's cores were shared at times)" if shared else ""
+        print(f"sgemm on 1 thread: {one / 1e9:.1f} GFLOP/s; {threads} threads ran {peak / one:.2f}x that{note}")
     # a shared or busy machine shows up as repetitions that disagree
     noisy = [f"{n} {100 * cv:.0f}%" for n, cv in cvs.items() if cv > NOISY_CV]
     if noisy:
