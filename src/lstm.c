@@ -35,7 +35,7 @@ typedef struct {
     int64_t T, B, I, H, G; /* G = 4H */
     int relu;
     size_t gates, hs, cs, dh, dc, up, ws_size; /* byte offsets into the workspace, its size */
-    size_t scratch_up, scratch_size; /* inference: Z [T][B][4H], c [B][H], packed U [4H][H'] */
+    size_t scratch_up, scratch_size; /* inference: Z [T][B][4H], c [B][H], packed [W; U] */
 } lstm_shape;
 
 /* sum of 64-byte-rounded float arrays; 0 on overflow */
@@ -226,6 +226,20 @@ static void copy_block(float *dst, const float *src, const lstm_block *bl, int64
     }
 }
 
+/* How a call runs its time loop; forward and backward decide alike. */
+typedef struct {
+    f32_gemm_packed_fn gemm; /* the set's packed GEMM, or NULL: dnnl_sgemm */
+    int64_t nr;              /* its panel width (16 without one) */
+    int nt, units, fuse;     /* threads; use_unit_split; fuse_input */
+} lstm_plan;
+
+static lstm_plan plan_of(const lstm_shape *s, const simd_kernels *kern) {
+    lstm_plan p = {kern->gemm, kern->gemm ? (int64_t)kern->gemm_nr : 16, recur_threads(), 0, 0};
+    p.units = use_unit_split(s, p.nt, p.nr);
+    p.fuse = p.gemm && fuse_input(s, p.nt, p.units);
+    return p;
+}
+
 recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const float *U,
                                 const float *b, const float *x, const float *h0, const float *c0,
                                 float *y, float *hT, float *cT, void *workspace) {
@@ -253,12 +267,11 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
     }
     const simd_kernels *kern = recur_kernels();
     const lstm_postgemm_fwd_fn gate_fwd = kern->lstm_fwd;
-    const f32_gemm_packed_fn gemm = kern->gemm;
-    const int64_t nr = gemm ? (int64_t)kern->gemm_nr : 16, np = (H + nr - 1) / nr;
+    const lstm_plan pl = plan_of(&s, kern);
+    const f32_gemm_packed_fn gemm = pl.gemm;
+    const int64_t nr = pl.nr, np = (H + nr - 1) / nr;
+    const int nt = pl.nt, units = pl.units, fuse = pl.fuse;
     float *up = train ? (float *)(ws + s.up) : (float *)((char *)scratch + s.scratch_up);
-    const int nt = recur_threads();
-
-    const int units = use_unit_split(&s, nt, nr), fuse = gemm && fuse_input(&s, nt, units);
     const int64_t Ix = fuse ? I : 0; /* rows of W in the packed panels */
     /* unless fused: x W for all steps first, one dnnl_sgemm */
     int err = fuse ? 0 : recur_sgemm_par(nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, z, G);
@@ -343,10 +356,10 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
     float *dh = (float *)(ws + s.dh), *dc = (float *)(ws + s.dc);
     const simd_kernels *kern = recur_kernels();
     const lstm_postgemm_bwd_fn gate_bwd = kern->lstm_bwd;
-    const f32_gemm_packed_fn gemm = kern->gemm;
-    const int64_t nr = gemm ? (int64_t)kern->gemm_nr : 16;
-    const int nt = recur_threads();
-    const int units = use_unit_split(&s, nt, nr), fuse = gemm && fuse_input(&s, nt, units);
+    const lstm_plan pl = plan_of(&s, kern);
+    const f32_gemm_packed_fn gemm = pl.gemm;
+    const int64_t nr = pl.nr;
+    const int nt = pl.nt, units = pl.units, fuse = pl.fuse;
     /* panels of U^T, and of W^T when dx is computed step by step */
     const int64_t nph = (H + nr - 1) / nr, npi = fuse ? (I + nr - 1) / nr : 0;
     float *upu = (float *)(ws + s.up), *upw = upu + nph * nr * G;
