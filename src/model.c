@@ -396,12 +396,10 @@ static void dropout_forward(const recur_model *m, layer *L, int l, const float *
         float *mask = L->mask + k0, *out = L->out + k0;
         const float *x = in + k0;
         const int64_t chunks = (int64_t)((len + 4095) / 4096); /* 16 KiB each */
-#pragma omp parallel num_threads(nt < chunks ? nt : (int)chunks) if (len > 65536)
-        {
-            int64_t c0, c1;
-            recur_split(chunks, omp_get_num_threads(), omp_get_thread_num(), &c0, &c1);
-            const size_t a = (size_t)c0 * 4096, b = (size_t)c1 * 4096 < len ? (size_t)c1 * 4096 : len;
-            if (a < b) kernel(b - a, seed, (uint32_t)a, rate, keep, mask + a);
+#pragma omp parallel for num_threads(nt) schedule(static) if (len > 65536)
+        for (int64_t c = 0; c < chunks; c++) {
+            const size_t a = (size_t)c * 4096, b = a + 4096 < len ? a + 4096 : len;
+            kernel(b - a, seed, (uint32_t)a, rate, keep, mask + a);
             for (size_t k = a; k < b; k++) out[k] = x[k] * mask[k];
         }
     }
