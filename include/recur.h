@@ -318,6 +318,11 @@ typedef struct recur_dataset {
  * Images must be U8 of rank 3, labels U8 of rank 1 with values below 10, and
  * their counts equal (else RECUR_ERR_FORMAT). On failure *out is left zeroed. */
 RECUR_API recur_status recur_mnist_load(const char *dir, const char *prefix, recur_dataset *out);
+/* Both sets of DIR, "train" and "t10k", checked to agree: the same image shape
+ * and no test class that no training label has (else RECUR_ERR_FORMAT, naming
+ * both files). On failure both are left zeroed. */
+RECUR_API recur_status recur_mnist_load_pair(const char *dir, recur_dataset *train,
+                                             recur_dataset *test);
 RECUR_API void recur_dataset_free(recur_dataset *d); /* NULL accepted */
 
 #ifdef __cplusplus

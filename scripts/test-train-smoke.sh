@@ -53,4 +53,41 @@ grep -q "non-finite .* the step was not applied; the last good state is in $tmp/
   fail "unexpected message: $(cat "$tmp/err")"
 "$bin" --data "$data" --load "$tmp/nan.bin" --epochs 0 --test-limit 100 --quiet > /dev/null ||
   fail "the last good state does not load"
+# Data that disagree: each refused with one line naming both sides.
+# idx_images FILE N ROWS COLS, idx_labels FILE LABEL...: small IDX files
+be32() { printf "\\x%02x\\x%02x\\x%02x\\x%02x" $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
+idx_images() {
+  { printf "\x00\x00\x08\x03$(be32 "$2")$(be32 "$3")$(be32 "$4")"; head -c $(($2 * $3 * $4)) /dev/zero; } > "$1"
+}
+idx_labels() {
+  local f=$1 bytes=""; shift
+  for l in "$@"; do bytes+=$(printf '\\x%02x' "$l"); done
+  printf "\x00\x00\x08\x01$(be32 $#)$bytes" > "$f"
+}
+mkdir "$tmp/shape" "$tmp/labels" "$tmp/big"
+ln -s "$data/train-images-idx3-ubyte" "$tmp/shape/train-images-idx3-ubyte"
+ln -s "$data/train-labels-idx1-ubyte" "$tmp/shape/train-labels-idx1-ubyte"
+idx_images "$tmp/shape/t10k-images-idx3-ubyte" 10 32 32
+idx_labels "$tmp/shape/t10k-labels-idx1-ubyte" 0 1 2 3 4 5 6 7 8 9
+expect_error 1 --data "$tmp/shape" --epochs 1 --quiet
+grep -q "train-images-idx3-ubyte holds 28 x 28 images, .*t10k-images-idx3-ubyte holds 32 x 32" "$tmp/err" ||
+  fail "unexpected message: $(cat "$tmp/err")"
+idx_images "$tmp/labels/train-images-idx3-ubyte" 4 28 28
+idx_labels "$tmp/labels/train-labels-idx1-ubyte" 0 1 2 3
+idx_images "$tmp/labels/t10k-images-idx3-ubyte" 2 28 28
+idx_labels "$tmp/labels/t10k-labels-idx1-ubyte" 1 7
+expect_error 1 --data "$tmp/labels" --epochs 1 --quiet
+grep -q "t10k-labels-idx1-ubyte has class 7 .* no label in .*train-labels-idx1-ubyte" "$tmp/err" ||
+  fail "unexpected message: $(cat "$tmp/err")"
+# a saved 28 x 28 model on 32 x 32 data; a model with fewer classes than the labels
+idx_images "$tmp/big/train-images-idx3-ubyte" 4 32 32
+idx_labels "$tmp/big/train-labels-idx1-ubyte" 0 1 2 3
+idx_images "$tmp/big/t10k-images-idx3-ubyte" 2 32 32
+idx_labels "$tmp/big/t10k-labels-idx1-ubyte" 1 2
+expect_error 1 --data "$tmp/big" --load "$tmp/m.bin" --epochs 0 --quiet
+grep -q "the model in $tmp/m.bin takes samples of 28 x 28, the images in $tmp/big are 32 x 32" "$tmp/err" ||
+  fail "unexpected message: $(cat "$tmp/err")"
+expect_error 1 --layers "lstm:8,dense:5:softmax" --epochs 1 --quiet
+grep -q "the model gives 5 classes, the labels in $data go up to 9" "$tmp/err" ||
+  fail "unexpected message: $(cat "$tmp/err")"
 echo "train smoke test passed"

@@ -247,7 +247,11 @@ static recur_status mnist_convert(const recur_idx *img, const recur_idx *lab, re
     return RECUR_OK;
 }
 
-recur_status recur_mnist_load(const char *dir, const char *prefix, recur_dataset *out) {
+/* One set; *ipath and *lpath (the caller frees them, also on failure) name
+ * the files read. */
+static recur_status mnist_load(const char *dir, const char *prefix, recur_dataset *out,
+                               char **ipath, char **lpath) {
+    *ipath = *lpath = NULL;
     if (!out) return recur_fail(RECUR_ERR_NULL_POINTER, "recur_mnist_load: out is NULL");
     memset(out, 0, sizeof *out);
     if (!dir) return recur_fail(RECUR_ERR_NULL_POINTER, "recur_mnist_load: dir is NULL");
@@ -255,16 +259,57 @@ recur_status recur_mnist_load(const char *dir, const char *prefix, recur_dataset
     recur_idx img, lab;
     memset(&img, 0, sizeof img);
     memset(&lab, 0, sizeof lab);
-    char *ipath = NULL, *lpath = NULL;
-    recur_status st = mnist_part(dir, prefix, "images-idx3-ubyte", &ipath, &img);
-    if (st == RECUR_OK) st = mnist_part(dir, prefix, "labels-idx1-ubyte", &lpath, &lab);
-    if (st == RECUR_OK) st = mnist_check(ipath, &img, lpath, &lab);
+    recur_status st = mnist_part(dir, prefix, "images-idx3-ubyte", ipath, &img);
+    if (st == RECUR_OK) st = mnist_part(dir, prefix, "labels-idx1-ubyte", lpath, &lab);
+    if (st == RECUR_OK) st = mnist_check(*ipath, &img, *lpath, &lab);
     if (st == RECUR_OK) st = mnist_convert(&img, &lab, out);
     if (st != RECUR_OK) recur_dataset_free(out);
     recur_idx_free(&img);
     recur_idx_free(&lab);
+    return st;
+}
+
+recur_status recur_mnist_load(const char *dir, const char *prefix, recur_dataset *out) {
+    char *ipath, *lpath;
+    recur_status st = mnist_load(dir, prefix, out, &ipath, &lpath);
     free(ipath);
     free(lpath);
+    return st;
+}
+
+/* The two sets must describe one task: the same image shape, and no test
+ * class that training never shows. */
+static recur_status mnist_agree(const recur_dataset *train, const char *tri, const char *trl,
+                                const recur_dataset *test, const char *tei, const char *tel) {
+    if (train->seq_len != test->seq_len || train->features != test->features)
+        return recur_fail(RECUR_ERR_FORMAT,
+                          "recur_mnist_load_pair: image shapes differ: %s holds %d x %d images, "
+                          "%s holds %d x %d",
+                          tri, train->seq_len, train->features, tei, test->seq_len,
+                          test->features);
+    unsigned char seen[MNIST_CLASSES] = {0};
+    for (size_t i = 0; i < train->n; i++) seen[(int)train->y[i]] = 1;
+    for (size_t i = 0; i < test->n; i++)
+        if (!seen[(int)test->y[i]])
+            return recur_fail(RECUR_ERR_FORMAT,
+                              "recur_mnist_load_pair: label sets differ: %s has class %d (label "
+                              "%zu), which no label in %s has",
+                              tel, (int)test->y[i], i, trl);
+    return RECUR_OK;
+}
+
+recur_status recur_mnist_load_pair(const char *dir, recur_dataset *train, recur_dataset *test) {
+    if (!train || !test)
+        return recur_fail(RECUR_ERR_NULL_POINTER, "recur_mnist_load_pair: %s is NULL",
+                          train ? "test" : "train");
+    memset(test, 0, sizeof *test);
+    char *p[4];
+    recur_status st = mnist_load(dir, "train", train, &p[0], &p[1]);
+    p[2] = p[3] = NULL;
+    if (st == RECUR_OK) st = mnist_load(dir, "t10k", test, &p[2], &p[3]);
+    if (st == RECUR_OK) st = mnist_agree(train, p[0], p[1], test, p[2], p[3]);
+    if (st != RECUR_OK) recur_dataset_free(train), recur_dataset_free(test);
+    for (int k = 0; k < 4; k++) free(p[k]);
     return st;
 }
 

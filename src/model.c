@@ -537,14 +537,40 @@ recur_fit_options recur_fit_defaults(void) {
     return o;
 }
 
+static int all_finite(const float *v, size_t n) {
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(v[k])) return 0;
+    return 1;
+}
+
+/* A NaN or infinity in the data would surface epochs later as a "non-finite
+ * loss"; one pass now names the sample instead. */
+static recur_status check_finite(const float *v, size_t n, size_t per, const char *fn,
+                                 const char *what, const char *name) {
+    for (size_t k = 0; k < n; k++)
+        if (!all_finite(v + k * per, per)) {
+            size_t j = 0;
+            while (isfinite(v[k * per + j])) j++;
+            return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                              "%s: %s: %s of sample %zu holds %g at element %zu", fn, what, name,
+                              k, (double)v[k * per + j], j);
+        }
+    return RECUR_OK;
+}
+
 static recur_status check_data(const recur_model *m, const float *x, const float *y, size_t n,
                                const char *fn, const char *what) {
+    recur_status st;
     if (!x || !y)
         return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s %s is NULL", fn, what, x ? "y" : "x");
     if (n == 0) return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: %s has no samples", fn, what);
     size_t elems;
     if (!recur_mul(n, (size_t)m->T * (size_t)m->F, &elems) || elems > PTRDIFF_MAX / sizeof(float))
         return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: %s: %zu samples overflow", fn, what, n);
+    if ((st = check_finite(x, n, (size_t)m->T * (size_t)m->F, fn, what, "x"))) return st;
+    if (m->loss == RECUR_LOSS_MSE &&
+        (st = check_finite(y, n, (size_t)model_output_size(m), fn, what, "y")))
+        return st;
     if (m->loss == RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
         const int C = model_output_size(m);
         for (size_t k = 0; k < n; k++)
@@ -616,6 +642,7 @@ recur_status recur_model_predict(recur_model *m, const float *x, size_t n, int b
     if (!x || !out)
         return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn, x ? "out" : "x");
     if (n == 0) return RECUR_OK;
+    if ((st = check_finite(x, n, (size_t)m->T * (size_t)m->F, fn, "data", "x"))) return st;
     if ((st = prepare_batches(m, batch_size, fn))) return st;
     const size_t C = (size_t)model_output_size(m);
     for (size_t first = 0; first < n; first += (size_t)batch_size) {
@@ -629,12 +656,6 @@ recur_status recur_model_predict(recur_model *m, const float *x, size_t n, int b
 }
 
 /* ---- Non-finite values: stop before the update ---------------------------- */
-
-static int all_finite(const float *v, size_t n) {
-    for (size_t k = 0; k < n; k++)
-        if (!isfinite(v[k])) return 0;
-    return 1;
-}
 
 /* " at epoch 2, step 17" (1-based, as the progress bar counts), or "" */
 static const char *position(char *buf, size_t size, int epoch, int step) {

@@ -564,6 +564,49 @@ static void test_mnist_missing_and_broken(void) {
     CU_ASSERT(mnist_fails(dir, RECUR_ERR_FORMAT, (const char *[]){p, "truncated", NULL}));
 }
 
+/* recur_mnist_load_pair(dir) fails with RECUR_ERR_FORMAT, both sets zeroed,
+ * the message containing each word. */
+static int pair_fails(const char *dir, const char *const *words) {
+    recur_dataset tr, te;
+    memset(&tr, 0xAB, sizeof tr);
+    memset(&te, 0xAB, sizeof te);
+    recur_status st = recur_mnist_load_pair(dir, &tr, &te);
+    int ok = st == RECUR_ERR_FORMAT && tr.n == 0 && !tr.x && !tr.y && te.n == 0 && !te.x && !te.y;
+    for (; *words; words++) ok &= mentions(*words);
+    if (st == RECUR_OK) recur_dataset_free(&tr), recur_dataset_free(&te);
+    return ok;
+}
+
+static void test_mnist_pair(void) {
+    char dir[PATH_CAP], tri[PATH_CAP], tei[PATH_CAP], trl[PATH_CAP], tel[PATH_CAP];
+    recur_dataset tr, te;
+    /* agreeing sets: a test set may use fewer classes than training */
+    const unsigned char four[] = {3, 0, 9, 3};
+    write_mnist(subdir(dir, "pair-ok"), "train", 5, 3, 4, RECUR_IDX_U8, labels5, 5, 0);
+    write_mnist(dir, "t10k", 4, 3, 4, RECUR_IDX_U8, four, 4, 1);
+    CU_ASSERT_EQUAL_FATAL(recur_mnist_load_pair(dir, &tr, &te), RECUR_OK);
+    CU_ASSERT(tr.n == 5 && te.n == 4 && te.seq_len == 3 && te.features == 4 && te.y[2] == 9.0f);
+    recur_dataset_free(&tr), recur_dataset_free(&te);
+    /* test images of another shape */
+    write_mnist(subdir(dir, "pair-shape"), "train", 5, 3, 4, RECUR_IDX_U8, labels5, 5, 0);
+    write_mnist(dir, "t10k", 5, 4, 3, RECUR_IDX_U8, labels5, 5, 0);
+    mnist_path(tri, dir, "train", "images-idx3-ubyte", 0);
+    mnist_path(tei, dir, "t10k", "images-idx3-ubyte", 0);
+    CU_ASSERT(pair_fails(dir, (const char *[]){tri, tei, "3 x 4", "4 x 3", NULL}));
+    /* a test class that training never shows */
+    const unsigned char other[] = {3, 0, 9, 1, 8};
+    write_mnist(subdir(dir, "pair-labels"), "train", 5, 3, 4, RECUR_IDX_U8, labels5, 5, 0);
+    write_mnist(dir, "t10k", 5, 3, 4, RECUR_IDX_U8, other, 5, 0);
+    mnist_path(trl, dir, "train", "labels-idx1-ubyte", 0);
+    mnist_path(tel, dir, "t10k", "labels-idx1-ubyte", 0);
+    CU_ASSERT(pair_fails(dir, (const char *[]){trl, tel, "class 8", "label 4", NULL}));
+    /* either set broken on its own: that set's own message */
+    write_mnist(subdir(dir, "pair-count"), "train", 5, 3, 4, RECUR_IDX_U8, labels5, 5, 0);
+    write_mnist(dir, "t10k", 5, 3, 4, RECUR_IDX_U8, labels5, 4, 0);
+    CU_ASSERT(pair_fails(dir, (const char *[]){"5 images", "4 labels", NULL}));
+    CU_ASSERT_EQUAL(recur_mnist_load_pair(dir, NULL, &te), RECUR_ERR_NULL_POINTER);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
     CU_pSuite s = CU_add_suite("idx", suite_init, suite_cleanup);
@@ -593,5 +636,6 @@ int main(void) {
     ADD_TEST(s, test_mnist_count_mismatch);
     ADD_TEST(s, test_mnist_wrong_types);
     ADD_TEST(s, test_mnist_missing_and_broken);
+    ADD_TEST(s, test_mnist_pair);
     return test_main_run();
 }

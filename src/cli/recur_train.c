@@ -157,8 +157,7 @@ int main(int argc, char **argv) {
         check(recur_model_load(&m, o.load ? o.load : o.resume), o.load ? "--load" : "--resume");
 
     recur_dataset train, test;
-    check(recur_mnist_load(o.data, "train", &train), "training data");
-    check(recur_mnist_load(o.data, "t10k", &test), "test data");
+    check(recur_mnist_load_pair(o.data, &train, &test), "--data");
     size_t n = train.n, ntest = test.n;
     if (o.limit > 0 && (size_t)o.limit < n) n = (size_t)o.limit;
     if (o.test_limit > 0 && (size_t)o.test_limit < ntest) ntest = (size_t)o.test_limit;
@@ -171,13 +170,19 @@ int main(int argc, char **argv) {
         adam.clipnorm = (float)o.clipnorm, adam.clipvalue = (float)o.clipvalue;
         check(recur_model_compile(m, &adam, RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY), "--layers");
     }
-    if (recur_model_output_size(m) != 10) die(1, "the model must end in 10 classes for MNIST");
-    int T, F;
+    /* the model (built here or read from a file) must fit the data */
+    const char *model_from = o.load ? o.load : o.resume;
+    int T, F, top = 0;
     recur_model_input_shape(m, &T, &F);
     if (T != train.seq_len || F != train.features)
-        die(1, "the model takes samples of %d x %d, the data has %d x %d", T, F, train.seq_len,
+        die(1, "the model%s%s takes samples of %d x %d, the images in %s are %d x %d",
+            model_from ? " in " : "", model_from ? model_from : "", T, F, o.data, train.seq_len,
             train.features);
-
+    for (size_t i = 0; i < train.n; i++) top = train.y[i] > top ? (int)train.y[i] : top;
+    if (recur_model_output_size(m) <= top)
+        die(1, "the model%s%s gives %d classes, the labels in %s go up to %d",
+            model_from ? " in " : "", model_from ? model_from : "", recur_model_output_size(m),
+            o.data, top);
     if (!o.quiet) {
         size_t len = recur_model_summary(m, NULL, 0);
         char *text = malloc(len + 1);
