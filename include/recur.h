@@ -126,6 +126,61 @@ RECUR_API recur_status recur_lstm_backward(const recur_lstm_desc *d, const float
                                            float *dh0, float *dc0, float *dW, float *dU,
                                            float *db, void *workspace);
 
+/* ---- The GRU primitive -------------------------------------------------- *
+ *
+ * One GRU layer over a whole sequence, Keras semantics; gate blocks along 3H
+ * in Keras's order z, r, h (PyTorch's r, z, n order and reset differ):
+ *   reset_after = 1 (Keras 2 / TF2 default; oneDNN's lbr_gru), b [2][3H]:
+ *     xz, xr, xh = x_t W + b[0]        rz, rr, rh = h_{t-1} U + b[1]
+ *     z = sig(xz + rz)  r = sig(xr + rr)  hh = act(xh + r * rh)
+ *   reset_after = 0 (TF1; oneDNN's vanilla_gru), b [3H]:
+ *     xz, xr, xh = x_t W + b
+ *     z = sig(xz + h_{t-1} U_z)  r = sig(xr + h_{t-1} U_r)  hh = act(xh + (r * h_{t-1}) U_h)
+ *   h_t = z * h_{t-1} + (1 - z) * hh        y_t = h_t
+ * act is tanh or relu (the candidate's activation); z and r are sigmoid.
+ * W [I][3H], U [H][3H]; everything else as the LSTM: time-major x [T][B][I],
+ * y, dy [T][B][H]; h0, hT, dhT, dh0 [B][H]; h0 NULL means zeros, hT NULL not
+ * wanted; the workspace makes a training forward, NULL an inference one with
+ * the same y; backward after that forward, dy/dhT NULL mean zeros, dx/dh0
+ * NULL are skipped, dW, dU, db are OVERWRITTEN. Errors: as the LSTM's, plus
+ * RECUR_ERR_INVALID_ARGUMENT for reset_after other than 0 or 1. */
+typedef struct recur_gru_desc {
+    int seq_len, batch, input_size, hidden_size; /* T, B, I, H */
+    recur_act activation; /* candidate activation: RECUR_ACT_TANH or RECUR_ACT_RELU; gates z, r are sigmoid */
+    int reset_after;      /* 1 (Keras 2 / TF2 default): reset gate applied after the recurrent product,
+                             b is [2][3H] (row 0 input bias, row 1 recurrent bias);
+                             0: reset gate applied to h before the product, b is [3H] */
+} recur_gru_desc;
+RECUR_API size_t recur_gru_workspace_size(const recur_gru_desc *d);
+/* Bytes an inference forward (workspace NULL) allocates; 0 if invalid. */
+RECUR_API size_t recur_gru_inference_scratch_size(const recur_gru_desc *d);
+RECUR_API recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const float *U,
+                                         const float *b, const float *x, const float *h0, float *y,
+                                         float *hT, void *workspace);
+RECUR_API recur_status recur_gru_backward(const recur_gru_desc *d, const float *W, const float *U,
+                                          const float *b, const float *x, const float *h0,
+                                          const float *dy, const float *dhT, float *dx, float *dh0,
+                                          float *dW, float *dU, float *db, void *workspace);
+
+/* ---- The SimpleRNN primitive -------------------------------------------- *
+ *
+ *   h_t = act(x_t W + h_{t-1} U + b)     y_t = h_t
+ * W [I][H], U [H][H], b [H]; act tanh (Keras's default) or relu; layouts,
+ * NULL arguments, workspace and errors as the LSTM's. */
+typedef struct recur_rnn_desc {
+    int seq_len, batch, input_size, hidden_size; /* T, B, I, H */
+    recur_act activation; /* RECUR_ACT_TANH (Keras default) or RECUR_ACT_RELU */
+} recur_rnn_desc;
+RECUR_API size_t recur_rnn_workspace_size(const recur_rnn_desc *d);
+RECUR_API size_t recur_rnn_inference_scratch_size(const recur_rnn_desc *d);
+RECUR_API recur_status recur_rnn_forward(const recur_rnn_desc *d, const float *W, const float *U,
+                                         const float *b, const float *x, const float *h0, float *y,
+                                         float *hT, void *workspace);
+RECUR_API recur_status recur_rnn_backward(const recur_rnn_desc *d, const float *W, const float *U,
+                                          const float *b, const float *x, const float *h0,
+                                          const float *dy, const float *dhT, float *dx, float *dh0,
+                                          float *dW, float *dU, float *db, void *workspace);
+
 /* ---- The Sequential model -------------------------------------------------- *
  *
  * Keras's Sequential, in C. Samples are [T][F] floats, batch-major at the API

@@ -39,6 +39,54 @@ typedef void (*lstm_postgemm_bwd_fn)(size_t rows, size_t n, size_t H, int relu, 
                                      const float *c, const float *c_prev, const float *dy,
                                      const float *dh, float *dc);
 
+/* GRU forward gate math of one step, `rows` batch rows and hidden units
+ * [0, n) of H, strided as the LSTM's; blocks z, r, h along 3H.
+ *   g      [rows][3H]  in: x_t W (no bias); out: z, r, hh (what backward needs)
+ *   rg     [rows][3H]  in: the step's recurrent products, no bias:
+ *                      reset_after = 1: h_{t-1} U, all three blocks; out: its
+ *                      h block gets b1_h added (backward needs rh)
+ *                      reset_after = 0: only the h block is read: (r*h_{t-1}) U_h
+ *   b      reset_after = 1: [2][3H] (input bias, recurrent bias); 0: [3H]
+ *   h_prev [rows][H], h [rows][H], y [rows][H] a second copy of h or NULL
+ *   reset_after = 1: z = sig(g_z + b0_z + rg_z + b1_z)  r = sig(g_r + b0_r + rg_r + b1_r)
+ *                    hh = act(g_h + b0_h + r * (rg_h + b1_h))
+ *   reset_after = 0: g_z, g_r hold z, r already (gru_postgemm_fwd_reset)
+ *                    hh = act(g_h + b_h + rg_h)
+ *   h = z*h_prev + (1-z)*hh
+ * act is relu when `relu` is non-zero, else tanh. */
+typedef void (*gru_postgemm_fwd_fn)(size_t rows, size_t n, size_t H, int relu, int reset_after,
+                                    float *g, float *rg, const float *b, const float *h_prev,
+                                    float *h, float *y);
+/* reset_after = 0, the half before the candidate's product:
+ *   z = sig(g_z + b_z + rg_z), r = sig(g_r + b_r + rg_r) written over g_z, g_r
+ *   (rg_z, rg_r in: h_{t-1} U_z, h_{t-1} U_r);  rh [rows][H] = r * h_prev */
+typedef void (*gru_postgemm_fwd_reset_fn)(size_t rows, size_t n, size_t H, float *g,
+                                          const float *rg, const float *b, const float *h_prev,
+                                          float *rh);
+/* GRU backward gate math of one step:
+ *   g in: z, r, hh from the forward; rg in (reset_after = 1): rg_h = rh + b1_h
+ *   dht = dh + dy (dy NULL: zeros)
+ *   dhh = dht*(1-z)*act'(hh)   dz = dht*(h_prev - hh)*z*(1-z)
+ *   reset_after = 1: dr = dhh*rg_h*r*(1-r); g out: dz, dr, dhh; rg out: dz, dr, dhh*r
+ *   reset_after = 0: g out: dz, r (kept for gru_postgemm_bwd_reset), dhh; rg unread
+ *   dh out: dht*z, the direct path to h_{t-1} (the caller adds the products)
+ * act' from the output: tanh' = 1-t^2, relu' = (value > 0). */
+typedef void (*gru_postgemm_bwd_fn)(size_t rows, size_t n, size_t H, int relu, int reset_after,
+                                    float *g, float *rg, const float *h_prev, const float *dy,
+                                    float *dh);
+/* reset_after = 0, after drh = dhh U_h^T [rows][H] is known:
+ *   g_r in: r; out: drh*h_prev*r*(1-r)     dh += drh*r */
+typedef void (*gru_postgemm_bwd_reset_fn)(size_t rows, size_t n, size_t H, float *g,
+                                          const float *h_prev, const float *drh, float *dh);
+
+/* SimpleRNN forward of one step: h = act(z + b), into h and y (NULL: none).
+ *   z [rows][H] in: x_t W + h_{t-1} U (no bias)   b [H]   h, y [rows][H] */
+typedef void (*rnn_postgemm_fwd_fn)(size_t rows, size_t n, size_t H, int relu, const float *z,
+                                    const float *b, float *h, float *y);
+/* SimpleRNN backward: dz = (dh + dy) * act'(h), dy NULL: zeros; dz [rows][H]. */
+typedef void (*rnn_postgemm_bwd_fn)(size_t rows, size_t n, size_t H, int relu, const float *h,
+                                    const float *dy, const float *dh, float *dz);
+
 /* Elementwise y = f(x) over n floats (y may alias x). */
 typedef void (*f32_unary_fn)(size_t n, const float *x, float *y);
 
@@ -71,6 +119,12 @@ typedef struct simd_kernels {
     const char *name;
     lstm_postgemm_fwd_fn lstm_fwd;
     lstm_postgemm_bwd_fn lstm_bwd;
+    gru_postgemm_fwd_fn gru_fwd;
+    gru_postgemm_fwd_reset_fn gru_fwd_reset;
+    gru_postgemm_bwd_fn gru_bwd;
+    gru_postgemm_bwd_reset_fn gru_bwd_reset;
+    rnn_postgemm_fwd_fn rnn_fwd;
+    rnn_postgemm_bwd_fn rnn_bwd;
     f32_unary_fn vexp, vsigmoid, vtanh;
     f32_gemm_packed_fn gemm; /* NULL: the library uses oneDNN's sgemm on B as it is */
     size_t gemm_nr;          /* panel width of gemm's packed B; 0 without gemm */
@@ -91,6 +145,18 @@ void lstm_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, float 
                                const float *c_prev, float *c, float *h, float *y);
 void lstm_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
                                const float *c_prev, const float *dy, const float *dh, float *dc);
+void gru_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
+                              float *rg, const float *b, const float *h_prev, float *h, float *y);
+void gru_postgemm_fwd_reset__scalar(size_t rows, size_t n, size_t H, float *g, const float *rg,
+                                    const float *b, const float *h_prev, float *rh);
+void gru_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
+                              float *rg, const float *h_prev, const float *dy, float *dh);
+void gru_postgemm_bwd_reset__scalar(size_t rows, size_t n, size_t H, float *g, const float *h_prev,
+                                    const float *drh, float *dh);
+void rnn_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, const float *z,
+                              const float *b, float *h, float *y);
+void rnn_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, const float *h,
+                              const float *dy, const float *dh, float *dz);
 void f32_vexp__scalar(size_t n, const float *x, float *y);
 void f32_vsigmoid__scalar(size_t n, const float *x, float *y);
 void f32_vtanh__scalar(size_t n, const float *x, float *y);

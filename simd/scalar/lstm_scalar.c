@@ -57,6 +57,20 @@ void f32_vtanh__scalar(size_t n, const float *x, float *y) {
     for (size_t k = 0; k < n; k++) y[k] = tanhf(x[k]);
 }
 
-const simd_kernels simd_kernels_scalar = {"scalar",         lstm_postgemm_fwd__scalar,
-                                          lstm_postgemm_bwd__scalar, f32_vexp__scalar,
-                                          f32_vsigmoid__scalar,      f32_vtanh__scalar, NULL, 0, dropout_mask__scalar};
+const simd_kernels simd_kernels_scalar = {
+    .name = "scalar",
+    .lstm_fwd = lstm_postgemm_fwd__scalar,
+    .lstm_bwd = lstm_postgemm_bwd__scalar,
+    .gru_fwd = gru_postgemm_fwd__scalar,
+    .gru_fwd_reset = gru_postgemm_fwd_reset__scalar,
+    .gru_bwd = gru_postgemm_bwd__scalar,
+    .gru_bwd_reset = gru_postgemm_bwd_reset__scalar,
+    .rnn_fwd = rnn_postgemm_fwd__scalar,
+    .rnn_bwd = rnn_postgemm_bwd__scalar,
+    .vexp = f32_vexp__scalar,
+    .vsigmoid = f32_vsigmoid__scalar,
+    .vtanh = f32_vtanh__scalar,
+    .gemm = NULL,
+    .gemm_nr = 0,
+    .dropout_mask = dropout_mask__scalar,
+};
