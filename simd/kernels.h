@@ -126,8 +126,8 @@ typedef struct simd_kernels {
     rnn_postgemm_fwd_fn rnn_fwd;
     rnn_postgemm_bwd_fn rnn_bwd;
     f32_unary_fn vexp, vsigmoid, vtanh;
-    f32_gemm_packed_fn gemm; /* NULL: the library uses oneDNN's sgemm on B as it is */
-    size_t gemm_nr;          /* panel width of gemm's packed B; 0 without gemm */
+    f32_gemm_packed_fn gemm; /* the per-step GEMM on packed B */
+    size_t gemm_nr;          /* its panel width */
     dropout_mask_fn dropout_mask;
 } simd_kernels;
 
@@ -157,6 +157,9 @@ void rnn_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, const f
                               const float *b, float *h, float *y);
 void rnn_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, const float *h,
                               const float *dy, const float *dh, float *dz);
+void f32_gemm_packed__scalar(size_t M, size_t N, size_t K1, const float *A1, size_t lda1,
+                             size_t K2, const float *A2, size_t lda2, const float *Bp, float *C,
+                             size_t ldc, int accumulate);
 void f32_vexp__scalar(size_t n, const float *x, float *y);
 void f32_vsigmoid__scalar(size_t n, const float *x, float *y);
 void f32_vtanh__scalar(size_t n, const float *x, float *y);

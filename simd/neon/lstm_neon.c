@@ -133,7 +133,7 @@ const simd_kernels simd_kernels_neon = {
     .vexp = f32_vexp__neon,
     .vsigmoid = f32_vsigmoid__neon,
     .vtanh = f32_vtanh__neon,
-    .gemm = NULL,
-    .gemm_nr = 0,
+    .gemm = f32_gemm_packed__scalar,
+    .gemm_nr = 16,
     .dropout_mask = dropout_mask__neon,
 };

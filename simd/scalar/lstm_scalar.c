@@ -70,7 +70,7 @@ const simd_kernels simd_kernels_scalar = {
     .vexp = f32_vexp__scalar,
     .vsigmoid = f32_vsigmoid__scalar,
     .vtanh = f32_vtanh__scalar,
-    .gemm = NULL,
-    .gemm_nr = 0,
+    .gemm = f32_gemm_packed__scalar,
+    .gemm_nr = 16,
     .dropout_mask = dropout_mask__scalar,
 };

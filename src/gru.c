@@ -1,0 +1,261 @@
+/* The GRU primitive on the recurrent engine (rnn_engine.h); gate blocks z, r,
+ * h along 3H (Keras's order).
+ *
+ * The reset gate multiplies only the recurrent part of the candidate, so the
+ * input and recurrent products stay apart: G = X W for all steps is one big
+ * GEMM before the loop, and each step computes R_t from h_{t-1} on the packed
+ * panels of U.
+ *   reset_after = 1: R_t = h_{t-1} U (all three blocks); gate kernel.
+ *   reset_after = 0: R_t[z, r] = h_{t-1} U_zr; a first kernel makes z, r and
+ *     rh_t = r * h_{t-1}; then R_t[h] = rh_t U_h; the gate kernel.
+ * Backward, per step from T-1 down, the kernel turns the saved gates into
+ * dG_t (the input side's gradient, for dW, dx, db[0]) and, with reset_after,
+ * dR_t (the recurrent side's, for dU, db[1]); dh_{t-1} = dh_t * z + dR_t U^T.
+ * Without reset_after: drh = dG_t[h] U_h^T, then dr, then dh_{t-1} = dh_t * z
+ * + drh * r + dG_t[z, r] U_zr^T; dU_zr = Hprev^T dG[z, r], dU_h = RH^T dG[h].
+ * Training workspace: g, rg [T][B][3H]; hs [T+1][B][H] (h0 or zeros, then
+ * each h_t); rh [T][B][H] (reset_after = 0); dh, drh [B][H]; packed weights. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rnn_engine.h"
+
+typedef struct {
+    rnn_dims d;
+    int ra;                                      /* reset_after */
+    size_t g, rg, hs, rh, dh, drh, up, ws_size; /* byte offsets into the workspace, its size */
+    size_t s_rg, s_rh, s_h0, s_up, scratch_size; /* inference: g [T][B][3H], rg [B][3H],
+                                                    rh [B][H], zeros [B][H], packed */
+} gru_shape;
+
+static recur_status gru_shape_init(const recur_gru_desc *d, gru_shape *s, const char *fn) {
+    if (!d) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: descriptor d is NULL", fn);
+    recur_status st = rnn_dims_init(&s->d, d->seq_len, d->batch, d->input_size, d->hidden_size,
+                                    d->activation, fn, "GRU");
+    if (st) return st;
+    if (d->reset_after != 0 && d->reset_after != 1)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: reset_after must be 0 or 1, got %d", fn,
+                          d->reset_after);
+    s->ra = d->reset_after;
+    const size_t T = (size_t)d->seq_len, B = (size_t)d->batch, I = (size_t)d->input_size,
+                 H = (size_t)d->hidden_size, packed = rnn_packed_floats(&s->d, 3, 0);
+    rnn_layout ws = {0, packed != 0}, sc = {0, packed != 0}, callers = {0, 1};
+    rnn_layout_add(&callers, T * B, I), rnn_layout_add(&callers, T * B, H);
+    rnn_layout_add(&callers, I, 3 * H), rnn_layout_add(&callers, H, 3 * H);
+    s->g = rnn_layout_add(&ws, T * B, 3 * H);
+    s->rg = rnn_layout_add(&ws, T * B, 3 * H);
+    s->hs = rnn_layout_add(&ws, (T + 1) * B, H);
+    s->rh = rnn_layout_add(&ws, s->ra ? 1 : T * B, s->ra ? 1 : H);
+    s->dh = rnn_layout_add(&ws, B, H);
+    s->drh = rnn_layout_add(&ws, B, H);
+    s->up = rnn_layout_add(&ws, packed, 1);
+    rnn_layout_add(&sc, T * B, 3 * H);
+    s->s_rg = rnn_layout_add(&sc, B, 3 * H);
+    s->s_rh = rnn_layout_add(&sc, B, H);
+    s->s_h0 = rnn_layout_add(&sc, B, H);
+    s->s_up = rnn_layout_add(&sc, packed, 1);
+    if (!ws.ok || !sc.ok || !callers.ok) return rnn_layout_fail(&s->d, fn);
+    s->ws_size = ws.size;
+    s->scratch_size = sc.size;
+    return RECUR_OK;
+}
+
+size_t recur_gru_workspace_size(const recur_gru_desc *d) {
+    gru_shape s;
+    return gru_shape_init(d, &s, "recur_gru_workspace_size") ? 0 : s.ws_size;
+}
+
+size_t recur_gru_inference_scratch_size(const recur_gru_desc *d) {
+    gru_shape s;
+    return gru_shape_init(d, &s, "recur_gru_inference_scratch_size") ? 0 : s.scratch_size;
+}
+
+typedef struct {
+    const gru_shape *s;
+    const rnn_plan *p;
+    const simd_kernels *k;
+    const float *U, *b, *h0, *dy, *dhT;
+    float *g, *rg, *hs, *rh, *y, *hT, *up, *h0z; /* hs NULL: inference (rg, rh one step) */
+    float *dh, *drh, *dh0;
+} gru_call;
+
+/* ---- Forward ---------------------------------------------------------------- */
+
+static void fwd_pack(void *ctx, int64_t p0, int64_t p1) {
+    const gru_call *c = ctx;
+    const int64_t H = c->s->d.H;
+    rnn_pack_blocks(NULL, 0, c->U, H, 3 * H, H, c->p->nr, c->up, p0, p1);
+}
+
+static void fwd_begin(void *ctx, const rnn_block *bl) {
+    const gru_call *c = ctx;
+    rnn_copy_block(c->hs ? c->hs : c->h0z, c->h0, bl, c->s->d.H);
+}
+
+static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
+    const gru_call *c = ctx;
+    const int64_t B = c->s->d.B, H = c->s->d.H, G = 3 * H, nr = c->p->nr, np = (H + nr - 1) / nr;
+    const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
+    const int train = c->hs != NULL;
+    /* h_{t-1}, all units of rows r0..; this step's rows of g, rg, rh */
+    const float *hp = train ? c->hs + (t * B + bl->r0) * H
+                      : t   ? c->y + ((t - 1) * B + bl->r0) * H
+                            : c->h0z + bl->r0 * H;
+    float *gt = c->g + (t * B + bl->r0) * G, *rgt = c->rg + ((train ? t * B : 0) + bl->r0) * G;
+    float *rht = c->rh ? c->rh + ((train ? t * B : 0) + bl->r0) * H : NULL;
+    const size_t n = (size_t)nrow, m = (size_t)nj;
+    for (int64_t q = 0; q < (c->s->ra ? 3 : 2); q++)
+        c->p->gemm(n, m, (size_t)H, hp, (size_t)H, 0, NULL, 0,
+                   c->up + (q * np + bl->j0 / nr) * H * nr, rgt + q * H + bl->j0, (size_t)G, 0);
+    if (!c->s->ra) {
+        c->k->gru_fwd_reset(n, m, (size_t)H, gt + bl->j0, rgt + bl->j0, c->b + bl->j0,
+                            hp + bl->j0, rht + bl->j0);
+        rnn_sync(bl); /* the candidate's product reads every unit of r * h */
+        c->p->gemm(n, m, (size_t)H, rht, (size_t)H, 0, NULL, 0,
+                   c->up + (2 * np + bl->j0 / nr) * H * nr, rgt + 2 * H + bl->j0, (size_t)G, 0);
+    }
+    float *yt = c->y + t * B * H + o;
+    c->k->gru_fwd(n, m, (size_t)H, c->s->d.relu, c->s->ra, gt + bl->j0, rgt + bl->j0,
+                  c->b + bl->j0, hp + bl->j0, train ? c->hs + (t + 1) * B * H + o : yt,
+                  train ? yt : NULL);
+    rnn_sync(bl); /* the next step's product reads every unit of h_t */
+}
+
+static void fwd_end(void *ctx, const rnn_block *bl) {
+    const gru_call *c = ctx;
+    const rnn_dims *d = &c->s->d;
+    if (c->hT) rnn_copy_block(c->hT, c->y + (d->T - 1) * d->B * d->H, bl, d->H);
+}
+
+recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const float *U,
+                               const float *b, const float *x, const float *h0, float *y,
+                               float *hT, void *workspace) {
+    static const char fn[] = "recur_gru_forward";
+    gru_shape s;
+    recur_status st;
+    if ((st = gru_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
+        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) ||
+        (st = rnn_need(x, fn, "x")) || (st = rnn_need(y, fn, "y")) ||
+        (st = rnn_check_workspace(workspace, fn)))
+        return st;
+    const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 3 * H;
+    char *mem = workspace, *scratch = NULL;
+    if (!mem && !(scratch = aligned_alloc(RECUR_ALIGN, s.scratch_size)))
+        return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", fn,
+                          s.scratch_size);
+    const simd_kernels *k = recur_kernels();
+    const rnn_plan p = rnn_plan_of(&s.d, G, 0, k);
+    gru_call c = {.s = &s, .p = &p, .k = k, .U = U, .b = b, .h0 = h0, .y = y, .hT = hT};
+    if (mem) {
+        c.g = (float *)(mem + s.g), c.rg = (float *)(mem + s.rg), c.hs = (float *)(mem + s.hs);
+        c.rh = s.ra ? NULL : (float *)(mem + s.rh), c.up = (float *)(mem + s.up);
+    } else {
+        c.g = (float *)scratch, c.rg = (float *)(scratch + s.s_rg);
+        c.rh = s.ra ? NULL : (float *)(scratch + s.s_rh), c.h0z = (float *)(scratch + s.s_h0);
+        c.up = (float *)(scratch + s.s_up);
+    }
+    int err = recur_sgemm_par(p.nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, c.g, G);
+    if (!err) {
+        const rnn_loop loop = {3 * ((H + p.nr - 1) / p.nr), fwd_pack, fwd_begin, fwd_step, fwd_end,
+                               &c, 0};
+        rnn_loop_run(&s.d, &p, &loop);
+    }
+    free(scratch);
+    return err ? recur_gemm_fail(err, fn) : RECUR_OK;
+}
+
+/* ---- Backward --------------------------------------------------------------- */
+
+/* reset_after: panels of U^T (3H rows each); else of U_h^T (H rows), then of
+ * U_zr^T (2H rows) */
+static void bwd_pack(void *ctx, int64_t p0, int64_t p1) {
+    const gru_call *c = ctx;
+    const int64_t H = c->s->d.H, nr = c->p->nr, nph = (H + nr - 1) / nr;
+    if (c->s->ra) {
+        rnn_pack_t(c->U, H, 3 * H, 0, 3 * H, nr, c->up, p0, p1);
+        return;
+    }
+    rnn_pack_t(c->U, H, 3 * H, 2 * H, H, nr, c->up, p0, p1 < nph ? p1 : nph);
+    rnn_pack_t(c->U, H, 3 * H, 0, 2 * H, nr, c->up + nph * nr * H, (p0 > nph ? p0 : nph) - nph,
+               p1 - nph);
+}
+
+static void bwd_begin(void *ctx, const rnn_block *bl) {
+    const gru_call *c = ctx;
+    rnn_copy_block(c->dh, c->dhT, bl, c->s->d.H);
+}
+
+static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
+    const gru_call *c = ctx;
+    const int64_t B = c->s->d.B, H = c->s->d.H, G = 3 * H, nr = c->p->nr, nph = (H + nr - 1) / nr;
+    const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
+    const size_t n = (size_t)nrow, m = (size_t)nj;
+    const float *hp = c->hs + t * B * H + o;
+    float *gt = c->g + (t * B + bl->r0) * G, *rgt = c->rg + (t * B + bl->r0) * G;
+    c->k->gru_bwd(n, m, (size_t)H, c->s->d.relu, c->s->ra, gt + bl->j0, rgt + bl->j0, hp,
+                  c->dy ? c->dy + t * B * H + o : NULL, c->dh + o);
+    rnn_sync(bl); /* the products read every unit of this step's gradients */
+    const int want_dh = t > 0 || c->dh0;
+    if (c->s->ra) {
+        if (want_dh)
+            c->p->gemm(n, m, (size_t)G, rgt, (size_t)G, 0, NULL, 0, c->up + bl->j0 * G, c->dh + o,
+                       (size_t)H, 1);
+        return;
+    }
+    c->p->gemm(n, m, (size_t)H, gt + 2 * H, (size_t)G, 0, NULL, 0, c->up + bl->j0 * H,
+               c->drh + o, (size_t)H, 0);
+    c->k->gru_bwd_reset(n, m, (size_t)H, gt + bl->j0, hp, c->drh + o, c->dh + o);
+    rnn_sync(bl); /* the next product reads dr of every unit */
+    if (want_dh)
+        c->p->gemm(n, m, (size_t)(2 * H), gt, (size_t)G, 0, NULL, 0,
+                   c->up + nph * nr * H + bl->j0 * 2 * H, c->dh + o, (size_t)H, 1);
+}
+
+static void bwd_end(void *ctx, const rnn_block *bl) {
+    const gru_call *c = ctx;
+    if (c->dh0) rnn_copy_block(c->dh0, c->dh, bl, c->s->d.H);
+}
+
+recur_status recur_gru_backward(const recur_gru_desc *d, const float *W, const float *U,
+                                const float *b, const float *x, const float *h0, const float *dy,
+                                const float *dhT, float *dx, float *dh0, float *dW, float *dU,
+                                float *db, void *workspace) {
+    static const char fn[] = "recur_gru_backward";
+    (void)h0; /* the training forward saved it in the workspace */
+    gru_shape s;
+    recur_status st;
+    if ((st = gru_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
+        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) ||
+        (st = rnn_need(x, fn, "x")) || (st = rnn_need(dW, fn, "dW")) ||
+        (st = rnn_need(dU, fn, "dU")) || (st = rnn_need(db, fn, "db")) ||
+        (st = rnn_need(workspace, fn, "workspace")) || (st = rnn_check_workspace(workspace, fn)))
+        return st;
+    const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 3 * H;
+    char *mem = workspace;
+    const simd_kernels *k = recur_kernels();
+    const rnn_plan p = rnn_plan_of(&s.d, G, 0, k);
+    const int64_t nph = (H + p.nr - 1) / p.nr;
+    gru_call c = {.s = &s, .p = &p, .k = k, .U = U, .b = b, .dy = dy, .dhT = dhT,
+                  .g = (float *)(mem + s.g), .rg = (float *)(mem + s.rg),
+                  .hs = (float *)(mem + s.hs), .rh = s.ra ? NULL : (float *)(mem + s.rh),
+                  .up = (float *)(mem + s.up), .dh = (float *)(mem + s.dh),
+                  .drh = (float *)(mem + s.drh), .dh0 = dh0};
+    const rnn_loop loop = {s.ra ? nph : 2 * nph, bwd_pack, bwd_begin, bwd_step, bwd_end, &c, 1};
+    rnn_loop_run(&s.d, &p, &loop);
+
+    const int64_t TB = T * B;
+    int err;
+    if (s.ra) {
+        const rnn_wgrad w[] = {{x, I, I, c.g, G, G, dW, G}, {c.hs, H, H, c.rg, G, G, dU, G}};
+        const rnn_bgrad bg[] = {{c.g, G, G, db}, {c.rg, G, G, db + G}};
+        err = rnn_weight_grads(p.nt, TB, w, 2, bg, 2);
+    } else {
+        const rnn_wgrad w[] = {{x, I, I, c.g, G, G, dW, G},
+                               {c.hs, H, H, c.g, G, 2 * H, dU, G},
+                               {c.rh, H, H, c.g + 2 * H, G, H, dU + 2 * H, G}};
+        const rnn_bgrad bg[] = {{c.g, G, G, db}};
+        err = rnn_weight_grads(p.nt, TB, w, 3, bg, 1);
+    }
+    if (!err && dx) err = recur_sgemm_par(p.nt, 'N', 'T', TB, I, G, 1.0f, c.g, G, W, G, 0.0f, dx, I);
+    return err ? recur_gemm_fail(err, fn) : RECUR_OK;
+}

@@ -1,0 +1,206 @@
+/* The SimpleRNN primitive on the recurrent engine (rnn_engine.h).
+ *
+ * Forward:  per step: Z_t = x_t W + h_{t-1} U (the input product fused into
+ *           the step's GEMM or hoisted, as the LSTM's); h_t = act(Z_t + b).
+ * Backward: per step from T-1 down: dZ_t = (dh + dy_t) act'(h_t) over Z_t;
+ *           dh_{t-1} = dZ_t U^T, dx_t = dZ_t W^T. Then dW = X^T dZ,
+ *           dU = Hprev^T dZ, db = sum_rows dZ.
+ * Training workspace: z [T][B][H] (then dZ), hs [T+1][B][H] (h0 or zeros,
+ * then every h_t), dh [B][H], the packed weights. */
+#include <stdlib.h>
+
+#include "rnn_engine.h"
+
+typedef struct {
+    rnn_dims d;
+    size_t z, hs, dh, up, ws_size;
+    size_t scratch_up, scratch_size; /* inference: Z [T][B][H], packed */
+} rnn_shape;
+
+static recur_status rnn_shape_init(const recur_rnn_desc *d, rnn_shape *s, const char *fn) {
+    if (!d) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: descriptor d is NULL", fn);
+    recur_status st = rnn_dims_init(&s->d, d->seq_len, d->batch, d->input_size, d->hidden_size,
+                                    d->activation, fn, "SimpleRNN");
+    if (st) return st;
+    const size_t T = (size_t)d->seq_len, B = (size_t)d->batch, I = (size_t)d->input_size,
+                 H = (size_t)d->hidden_size, packed = rnn_packed_floats(&s->d, 1, 1);
+    rnn_layout ws = {0, packed != 0}, sc = {0, packed != 0}, callers = {0, 1};
+    rnn_layout_add(&callers, T * B, I), rnn_layout_add(&callers, T * B, H);
+    rnn_layout_add(&callers, I, H), rnn_layout_add(&callers, H, H);
+    s->z = rnn_layout_add(&ws, T * B, H);
+    s->hs = rnn_layout_add(&ws, (T + 1) * B, H);
+    s->dh = rnn_layout_add(&ws, B, H);
+    s->up = rnn_layout_add(&ws, packed, 1);
+    rnn_layout_add(&sc, T * B, H);
+    s->scratch_up = rnn_layout_add(&sc, packed, 1);
+    if (!ws.ok || !sc.ok || !callers.ok) return rnn_layout_fail(&s->d, fn);
+    s->ws_size = ws.size;
+    s->scratch_size = sc.size;
+    return RECUR_OK;
+}
+
+size_t recur_rnn_workspace_size(const recur_rnn_desc *d) {
+    rnn_shape s;
+    return rnn_shape_init(d, &s, "recur_rnn_workspace_size") ? 0 : s.ws_size;
+}
+
+size_t recur_rnn_inference_scratch_size(const recur_rnn_desc *d) {
+    rnn_shape s;
+    return rnn_shape_init(d, &s, "recur_rnn_inference_scratch_size") ? 0 : s.scratch_size;
+}
+
+typedef struct {
+    const rnn_dims *d;
+    const rnn_plan *p;
+    const simd_kernels *k;
+    const float *W, *U, *b, *x, *h0, *dy, *dhT;
+    float *z, *hs, *y, *hT, *up, *upw; /* hs NULL: inference */
+    float *dx, *dh, *dh0;
+    int64_t Ix; /* rows of W in the forward panels */
+} rnn_call;
+
+static void fwd_pack(void *ctx, int64_t p0, int64_t p1) {
+    const rnn_call *c = ctx;
+    rnn_pack_blocks(c->W, c->Ix, c->U, c->d->H, c->d->H, c->d->H, c->p->nr, c->up, p0, p1);
+}
+
+static void fwd_begin(void *ctx, const rnn_block *bl) {
+    const rnn_call *c = ctx;
+    if (c->hs) rnn_copy_block(c->hs, c->h0, bl, c->d->H);
+}
+
+static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
+    const rnn_call *c = ctx;
+    const int64_t B = c->d->B, I = c->d->I, H = c->d->H, nr = c->p->nr, Ix = c->Ix;
+    const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
+    const int train = c->hs != NULL;
+    float *zt = c->z + t * B * H + o;
+    const float *hp; /* all units of h_{t-1}, rows r0..; NULL: zeros */
+    if (t == 0) hp = c->h0 ? c->h0 + bl->r0 * H : NULL;
+    else hp = train ? c->hs + (t * B + bl->r0) * H : c->y + ((t - 1) * B + bl->r0) * H;
+    if (c->p->fuse || hp)
+        c->p->gemm((size_t)nrow, (size_t)nj, (size_t)Ix, c->x + (t * B + bl->r0) * I, (size_t)I,
+                   hp ? (size_t)H : 0, hp, (size_t)H, c->up + bl->j0 / nr * (Ix + H) * nr, zt,
+                   (size_t)H, !c->p->fuse);
+    float *yt = c->y + t * B * H + o;
+    if (train) c->k->rnn_fwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, zt, c->b + bl->j0,
+                             c->hs + (t + 1) * B * H + o, yt);
+    else c->k->rnn_fwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, zt, c->b + bl->j0, yt, NULL);
+    rnn_sync(bl); /* the next step's product reads every unit of h_t */
+}
+
+static void fwd_end(void *ctx, const rnn_block *bl) {
+    const rnn_call *c = ctx;
+    if (c->hT) rnn_copy_block(c->hT, c->y + (c->d->T - 1) * c->d->B * c->d->H, bl, c->d->H);
+}
+
+recur_status recur_rnn_forward(const recur_rnn_desc *d, const float *W, const float *U,
+                               const float *b, const float *x, const float *h0, float *y,
+                               float *hT, void *workspace) {
+    static const char fn[] = "recur_rnn_forward";
+    rnn_shape s;
+    recur_status st;
+    if ((st = rnn_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
+        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) ||
+        (st = rnn_need(x, fn, "x")) || (st = rnn_need(y, fn, "y")) ||
+        (st = rnn_check_workspace(workspace, fn)))
+        return st;
+    const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H;
+    char *mem = workspace;
+    float *scratch = NULL;
+    if (!mem && !(scratch = aligned_alloc(RECUR_ALIGN, s.scratch_size)))
+        return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", fn,
+                          s.scratch_size);
+    const simd_kernels *k = recur_kernels();
+    const rnn_plan p = rnn_plan_of(&s.d, H, 1, k);
+    rnn_call c = {.d = &s.d, .p = &p, .k = k, .W = W, .U = U, .b = b, .x = x, .h0 = h0, .y = y,
+                  .hT = hT, .Ix = p.fuse ? I : 0};
+    if (mem) {
+        c.z = (float *)(mem + s.z), c.hs = (float *)(mem + s.hs), c.up = (float *)(mem + s.up);
+    } else {
+        c.z = scratch, c.up = (float *)((char *)scratch + s.scratch_up);
+    }
+    int err = p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, H, I, 1.0f, x, I, W, H, 0.0f, c.z, H);
+    if (!err) {
+        const rnn_loop loop = {(H + p.nr - 1) / p.nr, fwd_pack, fwd_begin, fwd_step, fwd_end, &c, 0};
+        rnn_loop_run(&s.d, &p, &loop);
+    }
+    free(scratch);
+    return err ? recur_gemm_fail(err, fn) : RECUR_OK;
+}
+
+/* panels of U^T, then of W^T when dx is computed step by step */
+static void bwd_pack(void *ctx, int64_t p0, int64_t p1) {
+    const rnn_call *c = ctx;
+    const int64_t H = c->d->H, nph = (H + c->p->nr - 1) / c->p->nr;
+    rnn_pack_t(c->U, H, H, 0, H, c->p->nr, c->up, p0, p1 < nph ? p1 : nph);
+    rnn_pack_t(c->W, c->d->I, H, 0, H, c->p->nr, c->upw, (p0 > nph ? p0 : nph) - nph, p1 - nph);
+}
+
+static void bwd_begin(void *ctx, const rnn_block *bl) {
+    const rnn_call *c = ctx;
+    rnn_copy_block(c->dh, c->dhT, bl, c->d->H);
+}
+
+static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
+    const rnn_call *c = ctx;
+    const int64_t B = c->d->B, I = c->d->I, H = c->d->H, nr = c->p->nr;
+    const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
+    float *dzt = c->z + (t * B + bl->r0) * H;
+    c->k->rnn_bwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, c->hs + (t + 1) * B * H + o,
+                  c->dy ? c->dy + t * B * H + o : NULL, c->dh + o, dzt + bl->j0);
+    rnn_sync(bl); /* the products read dZ_t of every unit */
+    if (t > 0 || c->dh0)
+        c->p->gemm((size_t)nrow, (size_t)nj, (size_t)H, dzt, (size_t)H, 0, NULL, 0,
+                   c->up + bl->j0 * H, c->dh + o, (size_t)H, 0);
+    if (c->p->fuse && c->dx) {
+        int64_t i0 = 0, i1 = I;
+        if (bl->units) {
+            recur_split((I + nr - 1) / nr, bl->nthreads, bl->thread, &i0, &i1);
+            i0 *= nr, i1 = i1 * nr < I ? i1 * nr : I;
+        }
+        if (i1 > i0)
+            c->p->gemm((size_t)nrow, (size_t)(i1 - i0), (size_t)H, dzt, (size_t)H, 0, NULL, 0,
+                       c->upw + i0 * H, c->dx + (t * B + bl->r0) * I + i0, (size_t)I, 0);
+    }
+}
+
+static void bwd_end(void *ctx, const rnn_block *bl) {
+    const rnn_call *c = ctx;
+    if (c->dh0) rnn_copy_block(c->dh0, c->dh, bl, c->d->H);
+}
+
+recur_status recur_rnn_backward(const recur_rnn_desc *d, const float *W, const float *U,
+                                const float *b, const float *x, const float *h0, const float *dy,
+                                const float *dhT, float *dx, float *dh0, float *dW, float *dU,
+                                float *db, void *workspace) {
+    static const char fn[] = "recur_rnn_backward";
+    (void)h0; /* the training forward saved it in the workspace */
+    rnn_shape s;
+    recur_status st;
+    if ((st = rnn_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
+        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) ||
+        (st = rnn_need(x, fn, "x")) || (st = rnn_need(dW, fn, "dW")) ||
+        (st = rnn_need(dU, fn, "dU")) || (st = rnn_need(db, fn, "db")) ||
+        (st = rnn_need(workspace, fn, "workspace")) || (st = rnn_check_workspace(workspace, fn)))
+        return st;
+    const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H;
+    char *mem = workspace;
+    const simd_kernels *k = recur_kernels();
+    const rnn_plan p = rnn_plan_of(&s.d, H, 1, k);
+    const int64_t nph = (H + p.nr - 1) / p.nr, npi = p.fuse ? (I + p.nr - 1) / p.nr : 0;
+    rnn_call c = {.d = &s.d, .p = &p, .k = k, .W = W, .U = U, .x = x, .dy = dy, .dhT = dhT,
+                  .z = (float *)(mem + s.z), .hs = (float *)(mem + s.hs),
+                  .up = (float *)(mem + s.up), .dx = dx, .dh = (float *)(mem + s.dh), .dh0 = dh0};
+    c.upw = c.up + nph * p.nr * H;
+    const rnn_loop loop = {nph + npi, bwd_pack, bwd_begin, bwd_step, bwd_end, &c, 1};
+    rnn_loop_run(&s.d, &p, &loop);
+
+    const int64_t TB = T * B;
+    const rnn_wgrad w[] = {{x, I, I, c.z, H, H, dW, H}, {c.hs, H, H, c.z, H, H, dU, H}};
+    const rnn_bgrad bg[] = {{c.z, H, H, db}};
+    int err = rnn_weight_grads(p.nt, TB, w, 2, bg, 1);
+    if (!err && dx && !p.fuse)
+        err = recur_sgemm_par(p.nt, 'N', 'T', TB, I, H, 1.0f, c.z, H, W, H, 0.0f, dx, I);
+    return err ? recur_gemm_fail(err, fn) : RECUR_OK;
+}

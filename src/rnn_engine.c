@@ -1,0 +1,232 @@
+/* The recurrent engine (rnn_engine.h): checks, workspace layout, the plan,
+ * weight packing, the time loop and the hoisted gradient GEMMs. */
+#include <omp.h>
+#include <string.h>
+
+#include "rnn_engine.h"
+
+recur_status rnn_dims_init(rnn_dims *d, int T, int B, int I, int H, recur_act act, const char *fn,
+                           const char *cell) {
+    const struct {
+        const char *name;
+        int v;
+    } dims[] = {{"seq_len (T)", T}, {"batch (B)", B}, {"input_size (I)", I}, {"hidden_size (H)", H}};
+    for (size_t k = 0; k < 4; k++)
+        if (dims[k].v <= 0)
+            return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: %s must be positive, got %d", fn,
+                              dims[k].name, dims[k].v);
+    if (act != RECUR_ACT_TANH && act != RECUR_ACT_RELU)
+        return recur_fail(RECUR_ERR_UNSUPPORTED,
+                          "%s: activation %d is not supported by the %s (use RECUR_ACT_TANH "
+                          "or RECUR_ACT_RELU)",
+                          fn, (int)act, cell);
+    d->T = T, d->B = B, d->I = I, d->H = H;
+    d->relu = act == RECUR_ACT_RELU;
+    return RECUR_OK;
+}
+
+size_t rnn_layout_add(rnn_layout *l, size_t a, size_t b) {
+    size_t n, bytes, at = l->size;
+    if (!l->ok || !recur_mul(a, b, &n) || !recur_mul(n, sizeof(float), &bytes) ||
+        (bytes = recur_round_up(bytes)) == 0 || l->size > PTRDIFF_MAX - bytes) {
+        l->ok = 0;
+        return 0;
+    }
+    l->size += bytes;
+    return at;
+}
+
+recur_status rnn_layout_fail(const rnn_dims *d, const char *fn) {
+    return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                      "%s: sizes T=%lld B=%lld I=%lld H=%lld overflow the address space", fn,
+                      (long long)d->T, (long long)d->B, (long long)d->I, (long long)d->H);
+}
+
+recur_status rnn_need(const void *p, const char *fn, const char *name) {
+    return p ? RECUR_OK : recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn, name);
+}
+
+recur_status rnn_check_workspace(const void *ws, const char *fn) {
+    if ((uintptr_t)ws % RECUR_ALIGN)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: workspace %p is not 64-byte aligned",
+                          fn, ws);
+    return RECUR_OK;
+}
+
+/* Threads split the batch (each runs its rows through every step, no
+ * barrier) unless that leaves fewer than 4 rows each: then they split the
+ * hidden units and meet at barriers within each step. With U packed, the
+ * batch split won or tied at every H measured down to 4 rows a thread (LSTM,
+ * 2 threads, H = 512: 94.5 vs 105 ms at B = 64, 24.8 vs 27.9 ms at B = 16;
+ * H = 1024, B = 64: 375 vs 395 ms); at 2 rows a thread the unit split won
+ * (7.5 vs 8.3 ms). RECUR_LSTM_SPLIT=rows|units forces one (tests). */
+static int use_unit_split(const rnn_dims *d, int nt, int64_t nr) {
+    int forced = recur_lstm_split_override();
+    if (forced) return forced == 2 && nt > 1 && d->H > nr;
+    return nt > 1 && d->H >= nr * nt && d->B < 4 * nt;
+}
+
+/* Whether the per-step GEMM also takes the input: Z_t = [x_t | h_{t-1}] [W; U]
+ * forward and [dh_{t-1} | dx_t] = dZ_t [U^T | W^T] backward, instead of one
+ * big GEMM each for X W and dZ W^T. Z_t then never goes to memory and back
+ * between the two products, but every thread streams W as well as U each step:
+ * a win while they fit a core's L2 (tutorial shapes, 1-3%) or, up to 8 MiB,
+ * while a thread has 16 or more batch rows to spend each pass on (LSTM, 2
+ * threads, H = 512: B = 64 98.2 vs 99.4 ms, B = 32 49.2 vs 50.1, but B = 16
+ * 27.4 vs 26.6); a loss past that (H = 1024, B = 16: 108 vs 98 ms).
+ * RECUR_LSTM_FUSE=0|1 forces it (tests). */
+static int fuse_input(const rnn_dims *d, int64_t G, int nt, int units) {
+    const int forced = recur_lstm_fuse_override();
+    if (forced >= 0) return forced;
+    const size_t bytes = (size_t)(d->I + d->H) * (size_t)G * sizeof(float);
+    /* batch rows a thread runs against all of W and U per step */
+    const int64_t rows = units ? d->B * nt : (d->B + nt - 1) / nt;
+    return bytes <= ((size_t)1 << 20) || (bytes <= ((size_t)8 << 20) && rows >= 16);
+}
+
+rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, int fusable, const simd_kernels *k) {
+    rnn_plan p = {k->gemm, (int64_t)k->gemm_nr, recur_threads(), 0, 0};
+    p.units = use_unit_split(d, p.nt, p.nr);
+    p.fuse = fusable && fuse_input(d, G, p.nt, p.units);
+    return p;
+}
+
+size_t rnn_packed_floats(const rnn_dims *d, int64_t gates, int fusable) {
+    /* panels at most 32 wide: forward gates*H' x (I+H) with the input fused
+     * (H x H' blocks of U otherwise), backward gates*H x (H' + I') (' =
+     * rounded up to 32); 0 on overflow (the layout then fails) */
+    const size_t Hp = ((size_t)d->H + 31) / 32 * 32, Ip = ((size_t)d->I + 31) / 32 * 32;
+    const size_t G = (size_t)gates * (size_t)d->H, K = (size_t)(fusable ? d->I : 0) + (size_t)d->H;
+    size_t fwd, bwd;
+    if (!recur_mul((size_t)gates * Hp, K, &fwd) || !recur_mul(G, Hp + (fusable ? Ip : 0), &bwd))
+        return 0;
+    return fwd > bwd ? fwd : bwd;
+}
+
+void rnn_sync(const rnn_block *bl) {
+    if (bl->units) {
+#pragma omp barrier
+    }
+}
+
+void rnn_copy_block(float *dst, const float *src, const rnn_block *bl, int64_t H) {
+    for (int64_t r = bl->r0; r < bl->r1; r++) {
+        size_t n = (size_t)(bl->j1 - bl->j0) * sizeof(float);
+        if (src) memcpy(dst + r * H + bl->j0, src + r * H + bl->j0, n);
+        else memset(dst + r * H + bl->j0, 0, n);
+    }
+}
+
+void rnn_pack_blocks(const float *A1, int64_t K1, const float *A2, int64_t K2, int64_t ld,
+                     int64_t H, int64_t nr, float *dst, int64_t p0, int64_t p1) {
+    const int64_t np = (H + nr - 1) / nr, K = K1 + K2;
+    for (int64_t P = p0; P < p1; P++) {
+        const int64_t q = P / np, j0 = (P % np) * nr, w = H - j0 < nr ? H - j0 : nr;
+        float *out = dst + P * K * nr;
+        for (int64_t k = 0; k < K; k++) {
+            const float *src = (k < K1 ? A1 + k * ld : A2 + (k - K1) * ld) + q * H + j0;
+            memcpy(out + k * nr, src, (size_t)w * sizeof(float));
+            memset(out + k * nr + w, 0, (size_t)(nr - w) * sizeof(float));
+        }
+    }
+}
+
+/* In blocks of 8 source rows x 16 columns: rows of A lie a multiple of 2 KiB
+ * apart at the usual H, so more of them at once would overfill their L1 sets. */
+void rnn_pack_t(const float *A, int64_t n, int64_t lda, int64_t k0, int64_t K, int64_t nr,
+                float *dst, int64_t p0, int64_t p1) {
+    for (int64_t P = p0; P < p1; P++) {
+        const int64_t j0 = P * nr, w = n - j0 < nr ? n - j0 : nr;
+        float *out = dst + P * K * nr;
+        const float *src = A + k0;
+        if (w < nr) memset(out, 0, (size_t)(K * nr) * sizeof(float));
+        for (int64_t b0 = 0; b0 < w; b0 += 8) {
+            const int64_t b1 = b0 + 8 < w ? b0 + 8 : w;
+            for (int64_t c0 = 0; c0 < K; c0 += 16) {
+                const int64_t c1 = c0 + 16 < K ? c0 + 16 : K;
+                for (int64_t k = c0; k < c1; k++)
+                    for (int64_t jj = b0; jj < b1; jj++) out[k * nr + jj] = src[(j0 + jj) * lda + k];
+            }
+        }
+    }
+}
+
+/* threads for the time loop: no more than there are rows or unit panels */
+static int loop_threads(const rnn_dims *d, const rnn_plan *p) {
+    const int64_t parts = p->units ? (d->H + p->nr - 1) / p->nr : d->B;
+    return p->nt < parts ? p->nt : (int)parts;
+}
+
+/* Unit blocks are whole panels, so every thread's columns start at a panel. */
+static rnn_block my_block(const rnn_dims *d, const rnn_plan *p) {
+    const int n = omp_get_num_threads(), k = omp_get_thread_num();
+    rnn_block bl = {0, d->B, 0, d->H, p->units, k, n};
+    if (p->units) {
+        recur_split((d->H + p->nr - 1) / p->nr, n, k, &bl.j0, &bl.j1);
+        bl.j0 *= p->nr, bl.j1 = bl.j1 * p->nr < d->H ? bl.j1 * p->nr : d->H;
+    } else {
+        recur_split(d->B, n, k, &bl.r0, &bl.r1);
+    }
+    return bl;
+}
+
+void rnn_loop_run(const rnn_dims *d, const rnn_plan *p, const rnn_loop *l) {
+#pragma omp parallel num_threads(loop_threads(d, p))
+    {
+        recur_omp_enter();
+        if (l->pack) {
+            int64_t p0, p1;
+            recur_split(l->npack, omp_get_num_threads(), omp_get_thread_num(), &p0, &p1);
+            l->pack(l->ctx, p0, p1);
+        }
+        const rnn_block bl = my_block(d, p);
+        if (l->begin) l->begin(l->ctx, &bl);
+#pragma omp barrier
+        for (int64_t k = 0; k < d->T; k++) l->step(l->ctx, l->reverse ? d->T - 1 - k : k, &bl);
+        if (l->end) l->end(l->ctx, &bl);
+    }
+}
+
+int rnn_weight_grads(int nt, int64_t TB, const rnn_wgrad *w, int nw, const rnn_bgrad *b, int nb) {
+    int64_t rows = 0, blocks = 0;
+    for (int k = 0; k < nw; k++) rows += w[k].K;
+    for (int k = 0; k < nb; k++) blocks += (b[k].N + 15) / 16;
+    const int64_t parts = rows > blocks ? rows : blocks;
+    int err = 0;
+#pragma omp parallel num_threads(nt < parts ? nt : (int)parts)
+    {
+        recur_omp_enter();
+        const int n = omp_get_num_threads(), me = omp_get_thread_num();
+        int64_t r0, r1, lo, hi;
+        recur_split(rows, n, me, &r0, &r1);
+        int e = 0;
+        /* this thread's stacked rows, job by job */
+        int64_t base = 0;
+        for (int k = 0; k < nw && !e; base += w[k].K, k++) {
+            const int64_t a = r0 > base ? r0 - base : 0, z = r1 - base < w[k].K ? r1 - base : w[k].K;
+            if (a < z)
+                e = recur_sgemm('T', 'N', z - a, w[k].N, TB, 1.0f, w[k].A + a, w[k].lda, w[k].dZ,
+                                w[k].ldz, 0.0f, w[k].dst + a * w[k].ldd, w[k].ldd);
+        }
+        if (e) {
+#pragma omp atomic write
+            err = e;
+        }
+        /* this thread's 16-column blocks of the bias sums, job by job */
+        recur_split(blocks, n, me, &lo, &hi);
+        base = 0;
+        for (int k = 0; k < nb; base += (b[k].N + 15) / 16, k++) {
+            const int64_t nbk = (b[k].N + 15) / 16;
+            int64_t c0 = lo > base ? lo - base : 0, c1 = hi - base < nbk ? hi - base : nbk;
+            if (c0 >= c1) continue;
+            c0 *= 16, c1 = c1 * 16 < b[k].N ? c1 * 16 : b[k].N;
+            float *dst = b[k].dst;
+            memcpy(dst + c0, b[k].src + c0, (size_t)(c1 - c0) * sizeof(float));
+            for (int64_t r = 1; r < TB; r++) {
+                const float *row = b[k].src + r * b[k].lds;
+                for (int64_t j = c0; j < c1; j++) dst[j] += row[j];
+            }
+        }
+    }
+    return err;
+}

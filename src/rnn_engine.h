@@ -1,0 +1,125 @@
+/* The recurrent engine: what the LSTM, GRU and SimpleRNN primitives share.
+ *
+ * A cell is G = gates * H columns of products followed by elementwise gate
+ * math. The engine gives each call:
+ *  - the checks and sizes of the common descriptor (T, B, I, H, activation)
+ *    and a workspace layout builder;
+ *  - a plan: the per-step panel GEMM of the kernel set, the thread count,
+ *    whether threads split batch rows or hidden units, and whether the input
+ *    product joins the per-step GEMM (cells whose input and recurrent sums
+ *    meet before any gate math: LSTM, SimpleRNN);
+ *  - weight packing into the GEMM's panels, column blocks or transposes;
+ *  - the time loop: one parallel region in which each thread packs its share
+ *    of the panels, then runs its block (rows or units) through every step by
+ *    calling the cell's step function;
+ *  - the hoisted GEMMs over all steps (the input product, dx, and the weight
+ *    gradients with their bias column sums), split over threads by output
+ *    block so that results do not depend on the thread count.
+ * Cells live in lstm.c, gru.c, rnn.c and hold only their own step math. */
+#ifndef RECUR_RNN_ENGINE_H
+#define RECUR_RNN_ENGINE_H
+
+#include "internal.h"
+
+typedef struct {
+    int64_t T, B, I, H;
+    int relu;
+} rnn_dims;
+
+/* Checks sizes (positive) and the activation (tanh or relu); `cell` names the
+ * layer in messages ("LSTM", "GRU", "SimpleRNN"). */
+recur_status rnn_dims_init(rnn_dims *d, int T, int B, int I, int H, recur_act act, const char *fn,
+                           const char *cell);
+
+/* Workspace layout: regions of floats, each 64-byte aligned; ok turns 0 on
+ * any overflow (then the call fails naming the sizes). */
+typedef struct {
+    size_t size;
+    int ok;
+} rnn_layout;
+/* Appends a region of a*b floats; returns its byte offset. */
+size_t rnn_layout_add(rnn_layout *l, size_t a, size_t b);
+/* The failure for a layout that overflowed. */
+recur_status rnn_layout_fail(const rnn_dims *d, const char *fn);
+
+recur_status rnn_need(const void *p, const char *fn, const char *name);
+recur_status rnn_check_workspace(const void *ws, const char *fn);
+
+/* How a call runs its time loop; forward and backward decide alike. */
+typedef struct {
+    f32_gemm_packed_fn gemm; /* the set's per-step GEMM */
+    int64_t nr;              /* its panel width */
+    int nt;                  /* threads */
+    int units;               /* threads split hidden units (barriers per step), else rows */
+    int fuse;                /* the input product runs in the per-step GEMM */
+} rnn_plan;
+
+/* G: columns of the cell's products; fusable: the cell can sum x_t W and
+ * h_{t-1} U before its gate math. */
+rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, int fusable, const simd_kernels *k);
+
+/* Largest packed-weight region any plan may need, in floats: forward blocks
+ * of [W; U] (fusable) or U, and backward transposes of U and W. */
+size_t rnn_packed_floats(const rnn_dims *d, int64_t gates, int fusable);
+
+/* A thread's part of each step: batch rows [r0, r1) and hidden units [j0, j1). */
+typedef struct {
+    int64_t r0, r1, j0, j1;
+    int units;           /* the plan's split */
+    int thread, nthreads; /* this thread among the loop's */
+} rnn_block;
+
+/* With a unit split, every thread waits for the others (a cell's step calls
+ * it where its next product reads other threads' units); else nothing. */
+void rnn_sync(const rnn_block *bl);
+
+/* dst[r][j0..j1) = src ? src[r][j0..j1) : 0 for the block's rows, rows of H floats */
+void rnn_copy_block(float *dst, const float *src, const rnn_block *bl, int64_t H);
+
+/* Packs column blocks of the two-source matrix [A1 (K1 rows); A2 (K2 rows)]
+ * (row stride ld): block q is columns [q*H, q*H + H), cut into np =
+ * ceil(H/nr) panels of K1+K2 rows; panel P = q*np + p; packs P in [p0, p1). */
+void rnn_pack_blocks(const float *A1, int64_t K1, const float *A2, int64_t K2, int64_t ld,
+                     int64_t H, int64_t nr, float *dst, int64_t p0, int64_t p1);
+/* Packs the transpose of columns [k0, k0+K) of A [n][lda]: ceil(n/nr) panels
+ * of K rows (panel P holds rows [P*nr, P*nr+nr) of A as columns); [p0, p1). */
+void rnn_pack_t(const float *A, int64_t n, int64_t lda, int64_t k0, int64_t K, int64_t nr,
+                float *dst, int64_t p0, int64_t p1);
+
+/* One call's time loop. All threads first run pack(ctx, p0, p1) over their
+ * share of npack panels, then begin(ctx, block); a barrier; then step(ctx,
+ * t, block) for t = 0..T-1 (or T-1..0 when reverse); then end(ctx, block).
+ * NULL hooks are skipped. Every thread's block is non-empty. */
+typedef struct {
+    int64_t npack;
+    void (*pack)(void *ctx, int64_t p0, int64_t p1);
+    void (*begin)(void *ctx, const rnn_block *bl);
+    void (*step)(void *ctx, int64_t t, const rnn_block *bl);
+    void (*end)(void *ctx, const rnn_block *bl);
+    void *ctx;
+    int reverse;
+} rnn_loop;
+void rnn_loop_run(const rnn_dims *d, const rnn_plan *p, const rnn_loop *l);
+
+/* A weight gradient: dst [K][ldd], columns [0, N) = A^T dZ, A [TB][lda] (K
+ * columns used), dZ [TB][ldz] (N columns used). */
+typedef struct {
+    const float *A;
+    int64_t lda, K;
+    const float *dZ;
+    int64_t ldz, N;
+    float *dst;
+    int64_t ldd;
+} rnn_wgrad;
+/* A bias gradient: dst [N] = column sums of src [TB][lds]. */
+typedef struct {
+    const float *src;
+    int64_t lds, N;
+    float *dst;
+} rnn_bgrad;
+/* All of a call's weight and bias gradients in one parallel region: threads
+ * split the stacked output rows of the weight gradients (whole rows) and the
+ * bias columns (16-float blocks). Returns 0 or a oneDNN status. */
+int rnn_weight_grads(int nt, int64_t TB, const rnn_wgrad *w, int nw, const rnn_bgrad *b, int nb);
+
+#endif /* RECUR_RNN_ENGINE_H */
