@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds and runs the benchmark suite (recur vs oneDNN LSTM), then prints the
+# Builds and runs the benchmark suite (recur vs oneDNN: LSTM, GRU, SimpleRNN), then prints the
 # tables. Extra arguments go to recur_bench (--benchmark_filter=train,
 # --benchmark_min_time=0.2, ...). Threads: --threads N, else OMP_NUM_THREADS,
 # else every core; recur and oneDNN both follow OMP_NUM_THREADS.

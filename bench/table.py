@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Prints recur_bench's JSON report as markdown: recur vs oneDNN, training step
-and forward, medians over the repetitions.
+"""Prints recur_bench's JSON report as markdown: recur vs oneDNN per primitive
+(LSTM, GRU both ways, SimpleRNN), training step and forward, medians over the
+repetitions.
 
 usage: bench/table.py build/bench/results.json
 """
@@ -58,12 +59,24 @@ def table(title, kind, runs, peak):
     for name in rows:
         _, shape, act = name.split("/")
         ms, flops = runs[name]
-        # oneDNN's LSTM has only tanh: the ReLU row compares with its tanh time
-        theirs = runs.get(f"onednn_{kind}/{shape}/tanh", (None,))[0]
+        theirs, label = runs.get(f"onednn_{kind}/{shape}/{act}", (None,))[0], act
+        if theirs is None and act != "tanh":
+            # oneDNN's LSTM and GRUs have only tanh: such a row compares with their tanh time
+            theirs = runs.get(f"onednn_{kind}/{shape}/tanh", (None,))[0]
+            label = f"{act} vs oneDNN tanh"
         dims = ", ".join(p[1:] for p in shape.split("_"))
-        print(f"| {dims} ({act}) | {ms:.3f} | {fmt(theirs, '.3f')} "
+        print(f"| {dims} ({label}) | {ms:.3f} | {fmt(theirs, '.3f')} "
               f"| {fmt(theirs and theirs / ms, '.2f')} | {flops / 1e9:.1f} "
               f"| {fmt(peak and 100 * flops / peak, '.0f')} |")
+
+
+# (title, benchmark name prefix, oneDNN's primitive) per recur primitive
+PRIMITIVES = [
+    ("LSTM", "", "LSTM"),
+    ("GRU, reset_after=1", "gru_", "lbr_gru"),
+    ("GRU, reset_after=0", "gru0_", "vanilla_gru"),
+    ("SimpleRNN", "rnn_", "vanilla_rnn"),
+]
 
 
 def model_table(runs, peak):
@@ -84,8 +97,11 @@ def model_table(runs, peak):
 def main():
     runs, errors, cvs, ctx = load(sys.argv[1])
     peak = runs.get("sgemm_peak/1024", (None, None))[1]
-    table("Training step: forward + backward", "train", runs, peak)
-    table("Forward (recur: training forward; oneDNN: forward_inference)", "fwd", runs, peak)
+    for name, prefix, theirs in PRIMITIVES:
+        table(f"{name}, training step: forward + backward (oneDNN {theirs})",
+              prefix + "train", runs, peak)
+        table(f"{name}, forward (recur: training forward; oneDNN {theirs}: forward_inference)",
+              prefix + "fwd", runs, peak)
     model_table(runs, peak)
     print(f"\nsgemm peak (dnnl_sgemm 1024^3): {fmt(peak and peak / 1e9, '.1f')} GFLOP/s; "
           f"threads: recur {ctx.get('recur_threads', '?')}, "
