@@ -48,7 +48,7 @@ def shape_key(name):
     return (h, i, b, t, act)
 
 
-def table(title, kind, runs, peak):
+def table(title, kind, runs, errors, peak):
     rows = sorted((n for n in runs if n.startswith(kind + "/")), key=shape_key)
     if not rows:
         return
@@ -60,7 +60,7 @@ def table(title, kind, runs, peak):
         _, shape, act = name.split("/")
         ms, flops = runs[name]
         theirs, label = runs.get(f"onednn_{kind}/{shape}/{act}", (None,))[0], act
-        if theirs is None and act != "tanh":
+        if theirs is None and act != "tanh" and f"onednn_{kind}/{shape}/{act}" not in errors:
             # oneDNN's LSTM and GRUs have only tanh: such a row compares with their tanh time
             theirs = runs.get(f"onednn_{kind}/{shape}/tanh", (None,))[0]
             label = f"{act} vs oneDNN tanh"
@@ -99,9 +99,9 @@ def main():
     peak = runs.get("sgemm_peak/1024", (None, None))[1]
     for name, prefix, theirs in PRIMITIVES:
         table(f"{name}, training step: forward + backward (oneDNN {theirs})",
-              prefix + "train", runs, peak)
+              prefix + "train", runs, errors, peak)
         table(f"{name}, forward (recur: training forward; oneDNN {theirs}: forward_inference)",
-              prefix + "fwd", runs, peak)
+              prefix + "fwd", runs, errors, peak)
     model_table(runs, peak)
     print(f"\nsgemm peak (dnnl_sgemm 1024^3): {fmt(peak and peak / 1e9, '.1f')} GFLOP/s; "
           f"threads: recur {ctx.get('recur_threads', '?')}, "
