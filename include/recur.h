@@ -206,16 +206,25 @@ RECUR_API recur_status recur_model_create(recur_model **out, int seq_len, int fe
                                           uint64_t seed);
 RECUR_API void recur_model_destroy(recur_model *m); /* NULL accepted */
 
-/* Layers. An LSTM takes a sequence; Dense and Dropout take either (Dense on a
- * sequence applies to every step, as Keras's Dense on rank-3 input). */
+/* Layers. A recurrent layer (LSTM, GRU, SimpleRNN) takes a sequence; Dense
+ * and Dropout take either (Dense on a sequence applies to every step, as
+ * Keras's Dense on rank-3 input). */
 RECUR_API recur_status recur_model_add_lstm(recur_model *m, int units, recur_act activation,
                                             int return_sequences);
+/* Keras's GRU(units, activation, reset_after, return_sequences) and
+ * SimpleRNN(units, activation, return_sequences); activation tanh or relu. */
+RECUR_API recur_status recur_model_add_gru(recur_model *m, int units, recur_act activation,
+                                           int reset_after, int return_sequences);
+RECUR_API recur_status recur_model_add_simple_rnn(recur_model *m, int units, recur_act activation,
+                                                  int return_sequences);
 RECUR_API recur_status recur_model_add_dense(recur_model *m, int units, recur_act activation);
 RECUR_API recur_status recur_model_add_dropout(recur_model *m, float rate);
 /* Layers from a comma-separated spec, e.g.
  * "lstm:128:relu:seq,dropout:0.2,lstm:128:relu,dense:10:softmax". Layer kinds:
- * lstm:UNITS[:tanh|relu][:seq], dense:UNITS[:linear|relu|tanh|sigmoid|softmax],
- * dropout:RATE. A bad spec adds nothing and the message names the item. */
+ * lstm:UNITS[:tanh|relu][:seq], gru:UNITS[:tanh|relu][:seq][:reset_after=0|1]
+ * (default 1), rnn:UNITS[:tanh|relu][:seq] (SimpleRNN),
+ * dense:UNITS[:linear|relu|tanh|sigmoid|softmax], dropout:RATE. A bad spec
+ * adds nothing and the message names the item. */
 RECUR_API recur_status recur_model_add_layers(recur_model *m, const char *spec);
 
 typedef enum { RECUR_OPTIMIZER_ADAM, RECUR_OPTIMIZER_SGD } recur_optimizer_kind;

@@ -29,8 +29,9 @@ recur_status recur_model_create(recur_model **out, int seq_len, int features, ui
 static void free_batch_buffers(recur_model *m) {
     for (int l = 0; l < m->nlayers; l++) {
         layer *L = &m->layers[l];
-        free(L->out), free(L->dout), free(L->seq), free(L->pre), free(L->mask), free(L->ws);
-        L->out = L->dout = L->seq = L->pre = L->mask = NULL, L->ws = NULL;
+        free(L->out), free(L->dout);
+        L->out = L->dout = NULL;
+        if (L->ops->release) L->ops->release(L);
     }
     free(m->x0), free(m->yb);
     m->x0 = m->yb = NULL;
@@ -45,7 +46,7 @@ void recur_model_destroy(recur_model *m) {
     free(m);
 }
 
-static const char *act_name(recur_act a) {
+const char *model_act_name(recur_act a) {
     switch (a) {
     case RECUR_ACT_LINEAR: return "linear";
     case RECUR_ACT_RELU: return "relu";
@@ -61,47 +62,13 @@ recur_status model_add(recur_model *m, const layer *proto, const char *fn) {
     if (m->compiled)
         return recur_fail(RECUR_ERR_STATE, "%s: the model is compiled; add layers before compile",
                           fn);
+    if (!proto->ops) return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: unknown layer kind", fn);
     layer L = *proto;
     const layer *prev = m->nlayers ? &m->layers[m->nlayers - 1] : NULL;
     L.in_steps = prev ? prev->out_steps : m->T;
     L.in_feat = prev ? prev->out_feat : m->F;
-    if (L.kind == LAYER_LSTM || L.kind == LAYER_DENSE) {
-        if (L.units <= 0 || L.units > (1 << 20))
-            return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
-                              "%s: units must be in [1, 1048576], got %d", fn, L.units);
-        if (!act_name(L.act))
-            return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: unknown activation %d", fn,
-                              (int)L.act);
-    }
-    size_t in = (size_t)L.in_feat, u = (size_t)L.units;
-    switch (L.kind) {
-    case LAYER_LSTM:
-        if (L.act != RECUR_ACT_TANH && L.act != RECUR_ACT_RELU)
-            return recur_fail(RECUR_ERR_UNSUPPORTED,
-                              "%s: an LSTM's activation must be tanh or relu, not %s", fn,
-                              act_name(L.act));
-        if (L.in_steps == 1 && prev)
-            return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
-                              "%s: an LSTM needs a sequence, but layer %d gives one vector per "
-                              "sample (set return_sequences on the LSTM before it)",
-                              fn, m->nlayers);
-        L.out_steps = L.return_sequences ? L.in_steps : 1;
-        L.out_feat = L.units;
-        L.nparams = 4 * u * (in + u + 1);
-        break;
-    case LAYER_DENSE:
-        L.out_steps = L.in_steps, L.out_feat = L.units;
-        L.nparams = u * (in + 1);
-        break;
-    case LAYER_DROPOUT:
-        if (!(L.rate >= 0.0f && L.rate < 1.0f))
-            return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
-                              "%s: dropout rate must be in [0, 1), got %g", fn, (double)L.rate);
-        L.out_steps = L.in_steps, L.out_feat = L.in_feat;
-        L.nparams = 0;
-        break;
-    default: return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: unknown layer kind", fn);
-    }
+    recur_status st = L.ops->build(&L, prev != NULL, m->nlayers, fn);
+    if (st) return st;
     if (m->nlayers == m->cap_layers) {
         int cap = m->cap_layers ? 2 * m->cap_layers : 8;
         layer *grown = realloc(m->layers, (size_t)cap * sizeof *grown);
@@ -114,18 +81,32 @@ recur_status model_add(recur_model *m, const layer *proto, const char *fn) {
 
 recur_status recur_model_add_lstm(recur_model *m, int units, recur_act activation,
                                   int return_sequences) {
-    layer L = {.kind = LAYER_LSTM, .units = units, .act = activation,
+    layer L = {.ops = &layer_lstm, .units = units, .act = activation,
                .return_sequences = return_sequences != 0};
     return model_add(m, &L, "recur_model_add_lstm");
 }
 
+recur_status recur_model_add_gru(recur_model *m, int units, recur_act activation, int reset_after,
+                                 int return_sequences) {
+    layer L = {.ops = &layer_gru, .units = units, .act = activation, .option = reset_after,
+               .return_sequences = return_sequences != 0};
+    return model_add(m, &L, "recur_model_add_gru");
+}
+
+recur_status recur_model_add_simple_rnn(recur_model *m, int units, recur_act activation,
+                                        int return_sequences) {
+    layer L = {.ops = &layer_simple_rnn, .units = units, .act = activation,
+               .return_sequences = return_sequences != 0};
+    return model_add(m, &L, "recur_model_add_simple_rnn");
+}
+
 recur_status recur_model_add_dense(recur_model *m, int units, recur_act activation) {
-    layer L = {.kind = LAYER_DENSE, .units = units, .act = activation};
+    layer L = {.ops = &layer_dense, .units = units, .act = activation};
     return model_add(m, &L, "recur_model_add_dense");
 }
 
 recur_status recur_model_add_dropout(recur_model *m, float rate) {
-    layer L = {.kind = LAYER_DROPOUT, .rate = rate};
+    layer L = {.ops = &layer_dropout, .rate = rate};
     return model_add(m, &L, "recur_model_add_dropout");
 }
 
@@ -142,12 +123,15 @@ recur_optimizer recur_sgd(float learning_rate, float momentum) {
 }
 
 void model_keras_name(const recur_model *m, int l, char *buf, size_t size) {
-    static const char *const kind[] = {"", "lstm", "dense", "dropout"};
-    const layer_kind k = m->layers[l].kind;
+    const layer_ops *k = m->layers[l].ops;
     int same = 0; /* Keras numbers each kind apart: lstm, lstm_1, dense, ... */
-    for (int i = 0; i < l; i++) same += m->layers[i].kind == k;
-    if (same) snprintf(buf, size, "%s_%d", kind[k], same);
-    else snprintf(buf, size, "%s", kind[k]);
+    for (int i = 0; i < l; i++) same += m->layers[i].ops == k;
+    if (same) snprintf(buf, size, "%s_%d", k->keras, same);
+    else snprintf(buf, size, "%s", k->keras);
+}
+
+int layer_arrays(const layer *L, size_t off[3], size_t len[3], const char *name[3]) {
+    return L->ops->arrays ? L->ops->arrays(L, off, len, name) : 0;
 }
 
 void model_layer_name(const recur_model *m, int l, char *buf, size_t size) {
@@ -170,46 +154,7 @@ size_t recur_model_param_count(const recur_model *m) {
     return n;
 }
 
-/* ---- Initialisation (Keras's defaults) ---------------------------------- */
-
-static void glorot_uniform(float *w, size_t fan_in, size_t fan_out, uint64_t *rng) {
-    float limit = (float)sqrt(6.0 / (double)(fan_in + fan_out));
-    for (size_t k = 0; k < fan_in * fan_out; k++) w[k] = (2.0f * rng_float(rng) - 1.0f) * limit;
-}
-
-static double rng_normal(uint64_t *rng) {
-    double u1 = ((double)(rng_next(rng) >> 11) + 1.0) * 0x1p-53; /* (0, 1] */
-    double u2 = (double)(rng_next(rng) >> 11) * 0x1p-53;
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
-/* w [rows][cols] with orthonormal rows (rows <= cols), as Keras's Orthogonal:
- * QR of a cols x rows normal matrix, Q's columns (signs fixed so R's diagonal
- * is positive, which Gram-Schmidt gives by construction) become w's rows. */
-static int orthogonal(float *w, size_t rows, size_t cols, uint64_t *rng) {
-    double *q = malloc(rows * cols * sizeof(double)); /* q[r][.]: column r of Q, length cols */
-    if (!q) return 0;
-    for (size_t k = 0; k < rows * cols; k++) q[k] = rng_normal(rng);
-    for (size_t r = 0; r < rows; r++) {
-        double *v = q + r * cols;
-        for (int pass = 0; pass < 2; pass++) /* twice: full orthogonality in floating point */
-            for (size_t p = 0; p < r; p++) {
-                const double *e = q + p * cols;
-                double dot = 0;
-                for (size_t k = 0; k < cols; k++) dot += e[k] * v[k];
-                for (size_t k = 0; k < cols; k++) v[k] -= dot * e[k];
-            }
-        double norm = 0;
-        for (size_t k = 0; k < cols; k++) norm += v[k] * v[k];
-        norm = sqrt(norm);
-        for (size_t k = 0; k < cols; k++) v[k] /= norm;
-    }
-    for (size_t k = 0; k < rows * cols; k++) w[k] = (float)q[k];
-    free(q);
-    return 1;
-}
-
-static float *alloc_floats(size_t n) {
+float *model_alloc_floats(size_t n) {
     size_t bytes = recur_round_up((n ? n : 1) * sizeof(float));
     float *p = aligned_alloc(RECUR_ALIGN, bytes);
     if (p) memset(p, 0, bytes);
@@ -225,10 +170,10 @@ recur_status recur_model_compile(recur_model *m, const recur_optimizer *opt, rec
     if (last->out_steps != 1)
         return recur_fail(RECUR_ERR_UNSUPPORTED,
                           "%s: the last layer returns a sequence; losses need one vector per "
-                          "sample (drop return_sequences on the last LSTM)",
+                          "sample (drop return_sequences on the last recurrent layer)",
                           fn);
     if (loss == RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
-        if (last->kind != LAYER_DENSE || last->act != RECUR_ACT_SOFTMAX || last->units < 2)
+        if (last->ops != &layer_dense || last->act != RECUR_ACT_SOFTMAX || last->units < 2)
             return recur_fail(RECUR_ERR_UNSUPPORTED,
                               "%s: sparse categorical cross-entropy needs a Dense softmax layer "
                               "with at least 2 units last",
@@ -260,15 +205,11 @@ recur_status recur_model_compile(recur_model *m, const recur_optimizer *opt, rec
 
     size_t n = 0;
     for (int l = 0; l < m->nlayers; l++) {
-        layer *L = &m->layers[l];
-        size_t in = (size_t)L->in_feat, u = (size_t)L->units;
-        L->w_off = n;
-        if (L->kind == LAYER_LSTM) L->u_off = n + in * 4 * u, L->b_off = L->u_off + u * 4 * u;
-        if (L->kind == LAYER_DENSE) L->b_off = n + in * u;
-        n += L->nparams;
+        m->layers[l].w_off = n;
+        n += m->layers[l].nparams;
     }
-    m->params = alloc_floats(n), m->grads = alloc_floats(n);
-    m->m1 = alloc_floats(n), m->m2 = alloc_floats(n);
+    m->params = model_alloc_floats(n), m->grads = model_alloc_floats(n);
+    m->m1 = model_alloc_floats(n), m->m2 = model_alloc_floats(n);
     if (!m->params || !m->grads || !m->m1 || !m->m2) {
         free(m->params), free(m->grads), free(m->m1), free(m->m2);
         m->params = m->grads = m->m1 = m->m2 = NULL;
@@ -276,16 +217,9 @@ recur_status recur_model_compile(recur_model *m, const recur_optimizer *opt, rec
     }
     uint64_t rng = m->seed;
     for (int l = 0; l < m->nlayers; l++) {
-        layer *L = &m->layers[l];
-        size_t in = (size_t)L->in_feat, u = (size_t)L->units;
-        if (L->kind == LAYER_LSTM) {
-            glorot_uniform(m->params + L->w_off, in, 4 * u, &rng);
-            if (!orthogonal(m->params + L->u_off, u, 4 * u, &rng))
-                return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
-            for (size_t j = 0; j < u; j++) m->params[L->b_off + u + j] = 1.0f; /* unit_forget_bias */
-        } else if (L->kind == LAYER_DENSE) {
-            glorot_uniform(m->params + L->w_off, in, u, &rng);
-        }
+        const layer *L = &m->layers[l];
+        if (L->ops->init && !L->ops->init(L, m->params + L->w_off, &rng))
+            return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     }
     m->nparams = n;
     m->opt = *opt;
@@ -301,22 +235,13 @@ recur_status model_ensure_batch(recur_model *m, int batch, const char *fn) {
     if (batch <= m->cap_batch) return RECUR_OK;
     free_batch_buffers(m);
     size_t B = (size_t)batch;
-    int ok = (m->x0 = alloc_floats((size_t)m->T * B * m->F)) != NULL;
-    ok = ok && (m->yb = alloc_floats(B * (size_t)model_output_size(m))) != NULL;
+    int ok = (m->x0 = model_alloc_floats((size_t)m->T * B * m->F)) != NULL;
+    ok = ok && (m->yb = model_alloc_floats(B * (size_t)model_output_size(m))) != NULL;
     for (int l = 0; ok && l < m->nlayers; l++) {
         layer *L = &m->layers[l];
         size_t outn = (size_t)L->out_steps * B * L->out_feat;
-        ok = (L->out = alloc_floats(outn)) && (L->dout = alloc_floats(outn));
-        if (ok && L->kind == LAYER_LSTM) {
-            recur_lstm_desc d = {L->in_steps, batch, L->in_feat, L->units, L->act};
-            size_t ws = recur_lstm_workspace_size(&d);
-            ok = ws && (L->ws = aligned_alloc(RECUR_ALIGN, recur_round_up(ws)));
-            if (ok && !L->return_sequences)
-                ok = (L->seq = alloc_floats((size_t)L->in_steps * B * L->units)) != NULL;
-        }
-        if (ok && L->kind == LAYER_DENSE && L->act == RECUR_ACT_SOFTMAX)
-            ok = (L->pre = alloc_floats(outn)) != NULL;
-        if (ok && L->kind == LAYER_DROPOUT) ok = (L->mask = alloc_floats(outn)) != NULL;
+        ok = (L->out = model_alloc_floats(outn)) && (L->dout = model_alloc_floats(outn));
+        ok = ok && (!L->ops->alloc || L->ops->alloc(L, batch));
     }
     if (!ok) {
         free_batch_buffers(m);
@@ -343,187 +268,24 @@ static void gather(recur_model *m, const float *x, const float *y, const size_t 
 
 /* ---- Forward and backward ---------------------------------------------- */
 
-static void dense_forward(const recur_model *m, layer *L, const float *in, int rows, int nt,
-                          int *err) {
-    const int64_t in_f = L->in_feat, u = L->units;
-    const float *W = m->params + L->w_off, *b = m->params + L->b_off;
-    float *z = L->act == RECUR_ACT_SOFTMAX ? L->pre : L->out;
-    int e = recur_sgemm_par(nt, 'N', 'N', rows, u, in_f, 1.0f, in, in_f, W, u, 0.0f, z, u);
-    if (e) {
-        *err = e;
-        return;
-    }
-    const simd_kernels *k = recur_kernels();
-    for (int64_t r = 0; r < rows; r++) {
-        float *zr = z + r * u, *o = L->out + r * u;
-        for (int64_t j = 0; j < u; j++) zr[j] += b[j];
-        switch (L->act) {
-        case RECUR_ACT_RELU:
-            for (int64_t j = 0; j < u; j++) o[j] = zr[j] > 0.0f ? zr[j] : 0.0f;
-            break;
-        case RECUR_ACT_TANH: k->vtanh((size_t)u, zr, o); break;
-        case RECUR_ACT_SIGMOID: k->vsigmoid((size_t)u, zr, o); break;
-        case RECUR_ACT_SOFTMAX: {
-            float mx = zr[0];
-            for (int64_t j = 1; j < u; j++) mx = zr[j] > mx ? zr[j] : mx;
-            double sum = 0;
-            for (int64_t j = 0; j < u; j++) sum += (o[j] = expf(zr[j] - mx));
-            float inv = (float)(1.0 / sum);
-            for (int64_t j = 0; j < u; j++) o[j] *= inv;
-            break;
-        }
-        default: break; /* linear: z is out */
-        }
-    }
-}
-
-/* Dropout's mask depends only on (seed, step, layer, element): the same for
- * any thread count, and reproducible after a resume. */
-static void dropout_forward(const recur_model *m, layer *L, int l, const float *in, size_t n,
-                            int nt) {
-    const uint64_t stream =
-        rng_mix(m->seed ^ rng_mix(m->iterations * 0x9E3779B97F4A7C15ull + (uint64_t)l + 1));
-    const float keep = 1.0f / (1.0f - L->rate), rate = L->rate;
-    const dropout_mask_fn kernel = recur_kernels()->dropout_mask;
-    /* Element k is hashed from its index alone, so the mask is the same bits
-     * for any thread count. Blocks of 2^30 elements, each its own stream,
-     * keep the kernel's 32-bit index from wrapping. Each thread applies its
-     * part of the mask while that is in cache. */
-    const size_t block = (size_t)1 << 30;
-    for (size_t k0 = 0; k0 < n; k0 += block) {
-        const size_t len = n - k0 < block ? n - k0 : block;
-        const uint64_t seed = k0 ? rng_mix(stream + k0) : stream;
-        float *mask = L->mask + k0, *out = L->out + k0;
-        const float *x = in + k0;
-        const int64_t chunks = (int64_t)((len + 4095) / 4096); /* 16 KiB each */
-#pragma omp parallel for num_threads(nt) schedule(static) if (len > 65536)
-        for (int64_t c = 0; c < chunks; c++) {
-            const size_t a = (size_t)c * 4096, b = a + 4096 < len ? a + 4096 : len;
-            kernel(b - a, seed, (uint32_t)a, rate, keep, mask + a);
-            for (size_t k = a; k < b; k++) out[k] = x[k] * mask[k];
-        }
-    }
-}
-
 /* Runs the layers on the batch in m->x0; returns the last output [B][C]. */
 static const float *forward(recur_model *m, int B, int training, recur_status *st) {
-    const int nt = recur_threads();
     const float *in = m->x0;
-    int err = 0;
-    for (int l = 0; l < m->nlayers && !err; l++) {
+    for (int l = 0; l < m->nlayers; l++) {
         layer *L = &m->layers[l];
         L->in = in;
-        const size_t n_out = (size_t)L->out_steps * (size_t)B * L->out_feat;
-        switch (L->kind) {
-        case LAYER_LSTM: {
-            recur_lstm_desc d = {L->in_steps, B, L->in_feat, L->units, L->act};
-            const float *W = m->params + L->w_off, *U = m->params + L->u_off;
-            const float *b = m->params + L->b_off;
-            float *y = L->return_sequences ? L->out : L->seq;
-            /* the training forward with the layer's workspace gives inference's
-             * y too, without inference's temporary allocation */
-            recur_status s = recur_lstm_forward(&d, W, U, b, in, NULL, NULL, y,
-                                                L->return_sequences ? NULL : L->out, NULL, L->ws);
-            if (s) {
-                *st = s;
-                return NULL;
-            }
-            in = L->out;
-            break;
-        }
-        case LAYER_DENSE:
-            dense_forward(m, L, in, L->in_steps * B, nt, &err);
-            in = L->out;
-            break;
-        case LAYER_DROPOUT:
-            if (training && L->rate > 0.0f) {
-                dropout_forward(m, L, l, in, n_out, nt);
-                in = L->out;
-            } /* else: identity, the input passes through */
-            break;
-        }
+        if ((*st = L->ops->forward(m, L, l, in, B, training, &in))) return NULL;
     }
-    if (err) {
-        *st = recur_gemm_fail(err, "forward");
-        return NULL;
-    }
-    *st = RECUR_OK;
     return in;
 }
 
 /* Layer by layer from the last; the last layer's dout holds dLoss/d(out) (or
  * dLoss/d(logits) for the fused softmax + cross-entropy). */
 static recur_status backward(recur_model *m, int B) {
-    const int nt = recur_threads();
     for (int l = m->nlayers - 1; l >= 0; l--) {
         layer *L = &m->layers[l];
-        float *din = l > 0 ? m->layers[l - 1].dout : NULL;
-        float *g = m->grads;
-        switch (L->kind) {
-        case LAYER_LSTM: {
-            recur_lstm_desc d = {L->in_steps, B, L->in_feat, L->units, L->act};
-            const float *W = m->params + L->w_off, *U = m->params + L->u_off;
-            const float *b = m->params + L->b_off;
-            const float *dy = L->return_sequences ? L->dout : NULL;
-            const float *dhT = L->return_sequences ? NULL : L->dout;
-            recur_status s = recur_lstm_backward(&d, W, U, b, L->in, NULL, NULL, dy, dhT, NULL, din,
-                                                 NULL, NULL, g + L->w_off, g + L->u_off,
-                                                 g + L->b_off, L->ws);
-            if (s) return s;
-            break;
-        }
-        case LAYER_DENSE: {
-            const int64_t rows = (int64_t)L->in_steps * B, u = L->units, in_f = L->in_feat;
-            float *dz = L->dout;
-            const int fused = l == m->nlayers - 1 && L->act == RECUR_ACT_SOFTMAX &&
-                              m->loss == RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
-            for (int64_t r = 0; r < rows && !fused; r++) {
-                float *d = dz + r * u;
-                const float *o = L->out + r * u;
-                switch (L->act) {
-                case RECUR_ACT_RELU:
-                    for (int64_t j = 0; j < u; j++) d[j] = o[j] > 0.0f ? d[j] : 0.0f;
-                    break;
-                case RECUR_ACT_TANH:
-                    for (int64_t j = 0; j < u; j++) d[j] *= 1.0f - o[j] * o[j];
-                    break;
-                case RECUR_ACT_SIGMOID:
-                    for (int64_t j = 0; j < u; j++) d[j] *= o[j] * (1.0f - o[j]);
-                    break;
-                case RECUR_ACT_SOFTMAX: {
-                    double s = 0;
-                    for (int64_t j = 0; j < u; j++) s += (double)d[j] * o[j];
-                    for (int64_t j = 0; j < u; j++) d[j] = o[j] * (d[j] - (float)s);
-                    break;
-                }
-                default: break;
-                }
-            }
-            float *db = g + L->b_off;
-            memcpy(db, dz, (size_t)u * sizeof(float));
-            for (int64_t r = 1; r < rows; r++)
-                for (int64_t j = 0; j < u; j++) db[j] += dz[r * u + j];
-            int e = recur_sgemm_par(nt, 'T', 'N', in_f, u, rows, 1.0f, L->in, in_f, dz, u, 0.0f,
-                                    g + L->w_off, u);
-            if (!e && din)
-                e = recur_sgemm_par(nt, 'N', 'T', rows, in_f, u, 1.0f, dz, u,
-                                    m->params + L->w_off, u, 0.0f, din, in_f);
-            if (e) return recur_gemm_fail(e, "backward");
-            break;
-        }
-        case LAYER_DROPOUT:
-            if (din) {
-                const size_t n = (size_t)L->out_steps * (size_t)B * L->out_feat;
-                const float *dout = L->dout, *mask = L->mask;
-                if (L->rate > 0.0f) {
-#pragma omp parallel for simd num_threads(nt) schedule(static) if (n > 65536)
-                    for (size_t k = 0; k < n; k++) din[k] = dout[k] * mask[k];
-                } else {
-                    memcpy(din, L->dout, n * sizeof(float));
-                }
-            }
-            break;
-        }
+        recur_status st = L->ops->backward(m, L, l, B, l > 0 ? m->layers[l - 1].dout : NULL);
+        if (st) return st;
     }
     return RECUR_OK;
 }

@@ -5,29 +5,69 @@
 
 #include "internal.h"
 
-typedef enum { LAYER_LSTM = 1, LAYER_DENSE = 2, LAYER_DROPOUT = 3 } layer_kind;
+typedef struct layer layer;
+typedef struct recurrent_cell recurrent_cell;
 
-typedef struct layer {
-    layer_kind kind;
-    int units;            /* LSTM, Dense */
-    recur_act act;        /* LSTM, Dense */
-    int return_sequences; /* LSTM */
+/* A layer kind: one file in src/layers/ fills one of these; the model, the
+ * spec parser, the summary and the model file walk it and never switch on
+ * the kind. NULL slots: nothing to do. */
+typedef struct layer_ops {
+    uint32_t file_id; /* the kind's number in model files (1 LSTM, 2 Dense, 3 Dropout, ...) */
+    const char *keras; /* Keras's layer name, numbered per kind: "lstm", "lstm_1", ... */
+    const char *type;  /* the summary's type column: "LSTM" */
+    const char *spec;  /* the spec keyword: "lstm" */
+    /* spec fields after the keyword (f[0..n)) into *L, from a zeroed layer with
+     * ops set; 0 and a message in why when they are wrong */
+    int (*parse)(layer *L, char **f, int n, char *why, size_t whylen);
+    /* checks the options against the input shape (in_steps, in_feat, and
+     * whether a previous layer exists) and sets out_steps, out_feat, out_seq,
+     * nparams */
+    recur_status (*build)(layer *L, int has_prev, int index, const char *fn);
+    /* the weight arrays in Keras's get_weights() order: absolute offsets into
+     * the flat buffers (from w_off), lengths, names; returns how many (<= 3) */
+    int (*arrays)(const layer *L, size_t off[3], size_t len[3], const char *name[3]);
+    /* Keras's initialisers into the layer's parameters (zeroed before); 0 on
+     * allocation failure */
+    int (*init)(const layer *L, float *params, uint64_t *rng);
+    /* batch buffers beyond out and dout, for `batch` rows; 0 on failure */
+    int (*alloc)(layer *L, int batch);
+    void (*release)(layer *L);
+    /* forward over the batch: *out is what the next layer reads (out, or in
+     * for an identity) */
+    recur_status (*forward)(recur_model *m, layer *L, int l, const float *in, int B, int training,
+                            const float **out);
+    /* from dout, the parameter gradients and (din non-NULL) dLoss/d(input) */
+    recur_status (*backward)(recur_model *m, layer *L, int l, int B, float *din);
+    const recurrent_cell *cell; /* recurrent layers: their primitive (src/layers/recurrent.c) */
+} layer_ops;
+
+struct layer {
+    const layer_ops *ops;
+    int units;            /* recurrent layers, Dense */
+    recur_act act;        /* recurrent layers, Dense */
+    int return_sequences; /* recurrent layers */
+    int option;           /* GRU: reset_after */
     float rate;           /* Dropout */
 
     /* Per-sample shapes: steps is T for a sequence, 1 for a vector. */
     int in_steps, in_feat, out_steps, out_feat;
-    size_t w_off, u_off, b_off, nparams; /* into the flat parameter buffer */
+    int out_seq;           /* the output is a sequence (the summary's shape) */
+    size_t w_off, nparams; /* into the flat parameter buffer */
 
     /* Batch buffers, sized for the model's batch capacity; rows are
      * time-major ([steps][B][feat]) for sequences. */
     const float *in; /* the input seen by the last forward */
-    float *out;      /* output; Dropout at inference and non-seq LSTM point elsewhere */
+    float *out;      /* output; Dropout at inference and non-seq recurrent layers point elsewhere */
     float *dout;     /* dLoss/d(out) */
-    float *seq;      /* LSTM: all steps' h when only h_T is returned */
+    float *seq;      /* recurrent: all steps' h when only h_T is returned */
     float *pre;      /* Dense softmax: the logits */
     float *mask;     /* Dropout: 0 or 1/(1-rate) */
-    void *ws;        /* LSTM workspace */
-} layer;
+    void *ws;        /* recurrent: the primitive's workspace */
+};
+
+/* The kinds, in src/layers/; layer_kinds ends with NULL. */
+extern const layer_ops layer_lstm, layer_gru, layer_simple_rnn, layer_dense, layer_dropout;
+extern const layer_ops *const layer_kinds[];
 
 /* splitmix64: one 64-bit state, cheap, and trivially saved in checkpoints */
 static inline uint64_t rng_mix(uint64_t z) {
@@ -78,10 +118,14 @@ recur_status model_add(recur_model *m, const layer *proto, const char *fn);
 void model_keras_name(const recur_model *m, int l, char *buf, size_t size);
 void model_layer_name(const recur_model *m, int l, char *buf, size_t size);
 
-/* optim.c */
-/* A layer's weight arrays in the flat buffers: offsets, lengths and Keras
- * names (kernel, recurrent_kernel, bias); returns how many (0 for Dropout). */
+/* A layer's weight arrays (its ops->arrays; 0 for a kind without weights). */
 int layer_arrays(const layer *L, size_t off[3], size_t len[3], const char *name[3]);
+/* a zeroed, 64-byte aligned float buffer of n (at least 1) floats, or NULL */
+float *model_alloc_floats(size_t n);
+/* the activation's name ("relu"), or NULL for an unknown value */
+const char *model_act_name(recur_act a);
+
+/* optim.c */
 /* The first weight array whose gradient holds a NaN or infinity: its layer
  * into *l and its name into *array; 0 when every gradient is finite. */
 int grads_nonfinite(const recur_model *m, int *l, const char **array);

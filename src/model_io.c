@@ -1,8 +1,11 @@
 /* Model files. Little-endian throughout:
- *   "RECURMDL"  u32 version (2; version 1 files, without the clip fields, load too)
+ *   "RECURMDL"  u32 version (3; versions 1 and 2 load too: version 1 lacks the
+ *               clip fields, versions 1-2 the layer option)
  *   i32 T, i32 F, u64 seed, u32 nlayers
- *   per layer: u32 kind (1 LSTM, 2 Dense, 3 Dropout), i32 units, i32 activation,
- *              i32 return_sequences, f32 rate
+ *   per layer: u32 kind (1 LSTM, 2 Dense, 3 Dropout, 4 GRU, 5 SimpleRNN: the
+ *              kind's layer_ops.file_id), i32 units, i32 activation,
+ *              i32 return_sequences, f32 rate, i32 option (version 3: GRU's
+ *              reset_after, 0 for the others)
  *   u32 compiled; if 1:
  *     u32 optimizer (0 Adam, 1 SGD), f32 learning_rate, decay, beta_1, beta_2,
  *     epsilon, momentum, i32 nesterov, f32 clipnorm, clipvalue (version 2),
@@ -27,7 +30,7 @@
 #include "model.h"
 
 #define MAGIC "RECURMDL"
-#define VERSION 2u
+#define VERSION 3u
 
 /* ---- writing into a growing buffer -------------------------------------- */
 
@@ -109,11 +112,12 @@ static void serialise(const recur_model *m, wbuf *b) {
     put_u32(b, (uint32_t)m->nlayers);
     for (int l = 0; l < m->nlayers; l++) {
         const layer *L = &m->layers[l];
-        put_u32(b, (uint32_t)L->kind);
+        put_u32(b, L->ops->file_id);
         put_u32(b, (uint32_t)L->units);
         put_u32(b, (uint32_t)L->act);
         put_u32(b, (uint32_t)L->return_sequences);
         put_f32(b, L->rate);
+        put_u32(b, (uint32_t)L->option);
     }
     put_u32(b, (uint32_t)m->compiled);
     if (m->compiled) {
@@ -259,12 +263,16 @@ static recur_status parse(rbuf *r, recur_model **out, const char *path, const ch
         return BAD("%s: %s: bad input shape %d x %d", fn, path, T, F);
     for (uint32_t l = 0; l < nlayers && !st; l++) {
         layer L = {0};
-        L.kind = (layer_kind)get_u32(r);
+        const uint32_t kind = get_u32(r);
+        for (const layer_ops *const *k = layer_kinds; *k; k++)
+            if ((*k)->file_id == kind) L.ops = *k;
         L.units = get_i32(r);
         L.act = (recur_act)get_i32(r);
         L.return_sequences = get_i32(r);
         L.rate = get_f32(r);
+        L.option = version >= 3 ? get_i32(r) : 0;
         if (r->short_read) BAD("%s: %s is truncated in layer %u", fn, path, l + 1);
+        else if (!L.ops) BAD("%s: %s: layer %u is of unknown kind %u", fn, path, l + 1, kind);
         else if (model_add(m, &L, fn))
             BAD("%s: %s: layer %u is invalid: %s", fn, path, l + 1, last_error_copy(why));
     }

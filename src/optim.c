@@ -4,22 +4,6 @@
 
 #include "model.h"
 
-int layer_arrays(const layer *L, size_t off[3], size_t len[3], const char *name[3]) {
-    const size_t in = (size_t)L->in_feat, u = (size_t)L->units;
-    switch (L->kind) {
-    case LAYER_LSTM:
-        off[0] = L->w_off, len[0] = in * 4 * u, name[0] = "kernel";
-        off[1] = L->u_off, len[1] = u * 4 * u, name[1] = "recurrent_kernel";
-        off[2] = L->b_off, len[2] = 4 * u, name[2] = "bias";
-        return 3;
-    case LAYER_DENSE:
-        off[0] = L->w_off, len[0] = in * u, name[0] = "kernel";
-        off[1] = L->b_off, len[1] = u, name[1] = "bias";
-        return 2;
-    default: return 0;
-    }
-}
-
 /* In double, squares of floats cannot overflow, so the sum is NaN or infinite
  * exactly when an element is: one pass serves clipnorm and the finiteness
  * check. The simd reduction's order is fixed by the code, not the threads. */

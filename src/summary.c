@@ -34,7 +34,6 @@ size_t recur_model_summary(const recur_model *m, char *buf, size_t size) {
     sink s = {buf, buf ? size : 0, 0};
     if (s.size) buf[0] = 0;
     if (!m) return 0;
-    static const char *const type_name[] = {"", "LSTM", "Dense", "Dropout"};
     const char *rule = "_________________________________________________________________";
     const char *dbl = "=================================================================";
     put(&s, "Model: \"sequential\"\n%s\n", rule);
@@ -44,9 +43,8 @@ size_t recur_model_summary(const recur_model *m, char *buf, size_t size) {
         char name[64], shape[64];
         char keras[32];
         model_keras_name(m, l, keras, sizeof keras);
-        snprintf(name, sizeof name, "%s (%s)", keras, type_name[L->kind]);
-        if (L->out_steps > 1 || (L->kind != LAYER_LSTM && L->in_steps > 1) ||
-            (L->kind == LAYER_LSTM && L->return_sequences))
+        snprintf(name, sizeof name, "%s (%s)", keras, L->ops->type);
+        if (L->out_seq)
             snprintf(shape, sizeof shape, "(None, %d, %d)", L->out_steps, L->out_feat);
         else snprintf(shape, sizeof shape, "(None, %d)", L->out_feat);
         put(&s, "%-29s%-26s%-10zu\n%s\n", name, shape, L->nparams, l + 1 < m->nlayers ? rule : dbl);

@@ -692,36 +692,45 @@ static void test_file_versions(void) {
     CU_ASSERT(memcmp(recur_model_params(a, NULL), recur_model_params(b, NULL), 3 * sizeof(float)) == 0);
     recur_model_destroy(b);
 
-    /* a version 1 file: no clip fields after the optimizer's i32 nesterov
-     * (byte 88 for one layer), checksum recomputed */
+    /* versions 1 and 2 of the same model, made from its version 3 bytes:
+     * version 2 lacks the layer's option (i32 after the layer's f32 rate,
+     * byte 52 for one layer), version 1 also the clip fields after the
+     * optimizer's i32 nesterov; checksums recomputed. Both load to the same
+     * model and save again as the version 3 bytes. */
     recur_optimizer plain = recur_sgd(0.1f, 0.0f);
     recur_model *c = tiny_linear(&plain, 2, linear2_init);
     CU_ASSERT_FATAL(ok(recur_model_save(c, path)));
     FILE *f = fopen(path, "rb");
-    unsigned char v2[512], v1[512];
-    const size_t n2 = fread(v2, 1, sizeof v2, f), at = 8 + 4 + 4 + 4 + 8 + 4 + 20 + 4 + 4 + 24 + 4;
+    unsigned char v3[512], old[2][512];
+    const size_t n3 = fread(v3, 1, sizeof v3, f), opt_at = 8 + 4 + 4 + 4 + 8 + 4 + 20;
+    const size_t clip_at = opt_at + 4 + 4 + 24 + 4; /* in version 2's layout */
     fclose(f);
-    CU_ASSERT_FATAL(n2 > at + 8 && n2 < sizeof v2);
-    const size_t n1 = n2 - 8;
-    memcpy(v1, v2, at);
-    memcpy(v1 + at, v2 + at + 8, n1 - at);
-    put_le32(v1 + 8, 1);
-    put_le32(v1 + n1 - 4, (uint32_t)crc32(0L, v1, (uInt)(n1 - 4)));
-    write_bytes(path, v1, n1);
-    CU_ASSERT_FATAL(ok(recur_model_load(&b, path)));
-    CU_ASSERT(memcmp(recur_model_params(b, NULL), recur_model_params(c, NULL), 3 * sizeof(float)) == 0);
-    CU_ASSERT(ok(recur_model_save(b, path))); /* saved again as version 2, the same bytes */
-    f = fopen(path, "rb");
-    unsigned char again[512];
-    CU_ASSERT(fread(again, 1, sizeof again, f) == n2 && memcmp(again, v2, n2) == 0);
-    fclose(f);
-    recur_model_destroy(b);
+    CU_ASSERT_FATAL(n3 > clip_at + 12 && n3 < sizeof v3);
+    const size_t n[2] = {n3 - 12, n3 - 4}; /* versions 1 and 2 */
+    memcpy(old[1], v3, opt_at);
+    memcpy(old[1] + opt_at, v3 + opt_at + 4, n[1] - opt_at);
+    memcpy(old[0], old[1], clip_at);
+    memcpy(old[0] + clip_at, old[1] + clip_at + 8, n[0] - clip_at);
+    for (int v = 0; v < 2; v++) {
+        put_le32(old[v] + 8, (uint32_t)v + 1);
+        put_le32(old[v] + n[v] - 4, (uint32_t)crc32(0L, old[v], (uInt)(n[v] - 4)));
+        write_bytes(path, old[v], n[v]);
+        CU_ASSERT_FATAL(ok(recur_model_load(&b, path)));
+        CU_ASSERT(memcmp(recur_model_params(b, NULL), recur_model_params(c, NULL),
+                         3 * sizeof(float)) == 0);
+        CU_ASSERT(ok(recur_model_save(b, path)));
+        f = fopen(path, "rb");
+        unsigned char again[512];
+        CU_ASSERT(fread(again, 1, sizeof again, f) == n3 && memcmp(again, v3, n3) == 0);
+        fclose(f);
+        recur_model_destroy(b);
+    }
 
-    put_le32(v2 + 8, 3);
-    put_le32(v2 + n2 - 4, (uint32_t)crc32(0L, v2, (uInt)(n2 - 4)));
-    write_bytes(path, v2, n2);
+    put_le32(v3 + 8, 4);
+    put_le32(v3 + n3 - 4, (uint32_t)crc32(0L, v3, (uInt)(n3 - 4)));
+    write_bytes(path, v3, n3);
     CU_ASSERT_EQUAL(recur_model_load(&b, path), RECUR_ERR_FORMAT);
-    CU_ASSERT(mentions("version 3"));
+    CU_ASSERT(mentions("version 4"));
     unlink(path);
     recur_model_destroy(a), recur_model_destroy(c);
 }

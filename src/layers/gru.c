@@ -1,0 +1,36 @@
+/* The GRU layer: Keras's GRU(units, activation, reset_after, return_sequences)
+ * on recur_gru_forward / recur_gru_backward. Gates z, r, h; bias [2][3 units]
+ * (input, recurrent) with reset_after (Keras 2's default), [3 units] without. */
+#include "recurrent.h"
+
+static size_t bias_len(const layer *L) { return (L->option ? 6 : 3) * (size_t)L->units; }
+
+static recur_gru_desc desc(const layer *L, int B) {
+    recur_gru_desc d = {L->in_steps, B, L->in_feat, L->units, L->act, L->option};
+    return d;
+}
+
+static size_t workspace_size(const layer *L, int B) {
+    recur_gru_desc d = desc(L, B);
+    return recur_gru_workspace_size(&d);
+}
+
+static recur_status forward(const layer *L, int B, const float *W, const float *U, const float *b,
+                            const float *x, float *y, float *hT, void *ws) {
+    recur_gru_desc d = desc(L, B);
+    return recur_gru_forward(&d, W, U, b, x, NULL, y, hT, ws);
+}
+
+static recur_status backward(const layer *L, int B, const float *W, const float *U, const float *b,
+                             const float *x, const float *dy, const float *dhT, float *dx,
+                             float *dW, float *dU, float *db, void *ws) {
+    recur_gru_desc d = desc(L, B);
+    return recur_gru_backward(&d, W, U, b, x, NULL, dy, dhT, dx, NULL, dW, dU, db, ws);
+}
+
+static const recurrent_cell cell = {"a GRU", 3, "reset_after", bias_len, NULL, workspace_size,
+                                    forward, backward};
+
+const layer_ops layer_gru = {4, "gru", "GRU", "gru", recurrent_parse, recurrent_build,
+                             recurrent_arrays, recurrent_init, recurrent_alloc, recurrent_release,
+                             recurrent_forward, recurrent_backward, &cell};

@@ -1,0 +1,38 @@
+/* What the recurrent layers (LSTM, GRU, SimpleRNN) share: each kind's file
+ * describes its primitive in a recurrent_cell and points its layer_ops at
+ * these functions. */
+#ifndef RECUR_LAYERS_RECURRENT_H
+#define RECUR_LAYERS_RECURRENT_H
+
+#include "../model.h"
+
+struct recurrent_cell {
+    const char *name;        /* "an LSTM", for messages */
+    int gates;               /* the products are gates * units wide */
+    const char *option_name; /* a 0/1 option the spec names ("reset_after"), or NULL */
+    size_t (*bias_len)(const layer *L);
+    void (*init_bias)(const layer *L, float *b); /* NULL: zeros */
+    size_t (*workspace_size)(const layer *L, int B);
+    recur_status (*forward)(const layer *L, int B, const float *W, const float *U, const float *b,
+                            const float *x, float *y, float *hT, void *ws);
+    recur_status (*backward)(const layer *L, int B, const float *W, const float *U,
+                             const float *b, const float *x, const float *dy, const float *dhT,
+                             float *dx, float *dW, float *dU, float *db, void *ws);
+};
+
+int recurrent_parse(layer *L, char **f, int n, char *why, size_t whylen);
+recur_status recurrent_build(layer *L, int has_prev, int index, const char *fn);
+int recurrent_arrays(const layer *L, size_t off[3], size_t len[3], const char *name[3]);
+int recurrent_init(const layer *L, float *params, uint64_t *rng);
+int recurrent_alloc(layer *L, int batch);
+void recurrent_release(layer *L);
+recur_status recurrent_forward(recur_model *m, layer *L, int l, const float *in, int B,
+                               int training, const float **out);
+recur_status recurrent_backward(recur_model *m, layer *L, int l, int B, float *din);
+
+/* Keras's initialisers (init.c) */
+void init_glorot_uniform(float *w, size_t fan_in, size_t fan_out, uint64_t *rng);
+/* w [rows][cols] with orthonormal rows (rows <= cols); 0 on allocation failure */
+int init_orthogonal(float *w, size_t rows, size_t cols, uint64_t *rng);
+
+#endif /* RECUR_LAYERS_RECURRENT_H */
