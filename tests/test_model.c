@@ -244,9 +244,16 @@ static void test_layer_gradients_match_finite_differences(void) {
          RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, 3},
         {"lstm:4:relu:seq,dense:5:relu,dropout:0.25,lstm:3,dense:2:sigmoid", RECUR_LOSS_MSE, 2},
         {"lstm:4,dense:4:softmax", RECUR_LOSS_MSE, 4}, /* softmax backward, not fused */
-        {"dense:3:tanh,lstm:3,dense:2:linear", RECUR_LOSS_MSE, 2}};
-    for (int k = 0; k < 4; k++) {
-        double e = grad_check(cases[k].spec, cases[k].loss, cases[k].classes, 100 + k);
+        {"dense:3:tanh,lstm:3,dense:2:linear", RECUR_LOSS_MSE, 2},
+        {"gru:5:tanh:seq,dropout:0.3,gru:4:relu,dense:3:softmax",
+         RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, 3},
+        {"gru:4:relu:seq:reset_after=0,dense:3:relu,gru:3:reset_after=0,dense:2:sigmoid",
+         RECUR_LOSS_MSE, 2},
+        {"rnn:5:tanh:seq,dropout:0.2,rnn:4:relu,dense:3:softmax",
+         RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, 3},
+        {"rnn:4:relu:seq,lstm:3:seq,gru:3,dense:2:linear", RECUR_LOSS_MSE, 2}};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        double e = grad_check(cases[k].spec, cases[k].loss, cases[k].classes, 100 + (uint64_t)k);
         if (!(e < 2e-2)) printf("\n    %s: worst relative error %.3g", cases[k].spec, e);
         CU_ASSERT(e < 2e-2);
     }
@@ -279,6 +286,31 @@ static void test_summary_of_tutorial(void) {
     recur_model_destroy(m);
 }
 
+/* Keras's counts: GRU 3*(u*(in+u) + 2u) with reset_after, 3*(u*(in+u) + u)
+ * without; SimpleRNN u*(in+u) + u */
+static void test_summary_of_gru_and_simple_rnn(void) {
+    recur_model *m;
+    CU_ASSERT_FATAL(ok(recur_model_create(&m, 10, 32, 1)));
+    CU_ASSERT_FATAL(ok(recur_model_add_layers(
+        m, "gru:64:seq,gru:16:relu:seq:reset_after=0,rnn:32:seq,rnn:8:relu,dense:2:softmax")));
+    CU_ASSERT_EQUAL(recur_model_add_gru(m, 4, RECUR_ACT_TANH, 1, 0), RECUR_ERR_INVALID_ARGUMENT);
+    CU_ASSERT(mentions("a GRU needs a sequence"));
+    CU_ASSERT_EQUAL(recur_model_param_count(m), 18816 + 3888 + 1568 + 328 + 18);
+    char s[2048];
+    recur_model_summary(m, s, sizeof s);
+    CU_ASSERT(strstr(s, "gru (GRU)                    (None, 10, 64)            18816") != NULL);
+    CU_ASSERT(strstr(s, "gru_1 (GRU)                  (None, 10, 16)            3888") != NULL);
+    CU_ASSERT(strstr(s, "simple_rnn (SimpleRNN)       (None, 10, 32)            1568") != NULL);
+    CU_ASSERT(strstr(s, "simple_rnn_1 (SimpleRNN)     (None, 8)                 328") != NULL);
+    CU_ASSERT(strstr(s, "Total params: 24,618\n") != NULL);
+    /* the parameters in Keras's get_weights() order: gru's bias [2][192] last */
+    recur_optimizer adam = recur_adam(1e-3f);
+    CU_ASSERT_FATAL(ok(recur_model_compile(m, &adam, RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)));
+    const float *p = recur_model_params(m, NULL);
+    for (size_t k = 32 * 192 + 64 * 192; k < 18816; k++) CU_ASSERT_EQUAL(p[k], 0.0f);
+    recur_model_destroy(m);
+}
+
 static void test_spec_errors(void) {
     const struct {
         const char *spec, *needle;
@@ -286,7 +318,9 @@ static void test_spec_errors(void) {
                {"lstm:8,dropout:1.5", "[0, 1)"}, {"conv:3", "unknown layer 'conv'"},
                {"", "item 1"},                   {"lstm:8,,dense:2", "item 2"},
                {"lstm:8:relu:seq:extra", "item 1"}, {"dense:4,lstm:4", "sequence"},
-               {"lstm:4:sigmoid", "'sigmoid'"},  {"dense:0", "units"}};
+               {"lstm:4:sigmoid", "'sigmoid'"},  {"dense:0", "units"},
+               {"gru:4:reset_after=2", "reset_after=0|1"}, {"lstm:4:reset_after=0", "item 1"},
+               {"rnn:4:tanh:seq:seq:seq", "item 1"}, {"gru:x", "units"}};
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         recur_model *m;
         CU_ASSERT_FATAL(ok(recur_model_create(&m, 5, 3, 1)));
@@ -534,6 +568,54 @@ static int save_and_maybe_stop(void *user, const recur_epoch_logs *l) {
 /* A: 3 epochs. B: checkpoints from the callback and stops after epoch 1; the
  * checkpoint, loaded and fit with initial_epoch RECUR_EPOCHS_DONE and epochs 3
  * (the total), trains epochs 2 and 3 and ends bit-identical to A. */
+/* GRU and SimpleRNN models: the same weights after training on 1 or 2 threads
+ * (and 3: uneven splits), and a saved model predicts bit-identically. */
+static void test_recurrent_kinds_threads_and_files(void) {
+    enum { N = 96, T = 6, F = 2 };
+    static const char *const specs[] = {"gru:16:relu:seq,dropout:0.1,gru:8,dense:2:softmax",
+                                        "gru:16:seq:reset_after=0,rnn:8:relu,dense:2:softmax",
+                                        "rnn:40:tanh:seq,rnn:40,dense:2:softmax"};
+    float *x = malloc(sizeof(float) * N * T * F), y[N], pa[N * 2], pb[N * 2];
+    toy_data(x, y, N, T, F, 17);
+    recur_fit_options fo = recur_fit_defaults();
+    fo.batch_size = 12, fo.epochs = 2;
+    for (size_t k = 0; k < sizeof specs / sizeof *specs; k++) {
+        recur_model *m[3];
+        for (int t = 0; t < 3; t++) {
+            CU_ASSERT_FATAL(ok(recur_model_create(&m[t], T, F, 5)));
+            CU_ASSERT_FATAL(ok(recur_model_add_layers(m[t], specs[k])));
+            recur_optimizer adam = recur_adam(5e-3f);
+            CU_ASSERT_FATAL(ok(recur_model_compile(m[t], &adam,
+                                                   RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)));
+            recur_set_num_threads(t + 1);
+            CU_ASSERT_FATAL(ok(recur_model_fit(m[t], x, y, N, &fo)));
+        }
+        recur_set_num_threads(0);
+        size_t n;
+        const float *w0 = recur_model_params(m[0], &n);
+        for (int t = 1; t < 3; t++) {
+            const int same = memcmp(w0, recur_model_params(m[t], NULL), n * sizeof(float)) == 0;
+            if (!same) printf("\n    %s: weights differ on %d threads", specs[k], t + 1);
+            CU_ASSERT(same);
+        }
+        char path[256];
+        tmp_path(path, sizeof path, "kinds.bin");
+        recur_model *c;
+        CU_ASSERT_FATAL(ok(recur_model_save(m[1], path)));
+        CU_ASSERT_FATAL(ok(recur_model_load(&c, path)));
+        CU_ASSERT_FATAL(ok(recur_model_predict(m[1], x, N, 32, pa)));
+        CU_ASSERT_FATAL(ok(recur_model_predict(c, x, N, 7, pb)));
+        CU_ASSERT(memcmp(pa, pb, sizeof pa) == 0);
+        char s1[2048], s2[2048];
+        recur_model_summary(m[1], s1, sizeof s1), recur_model_summary(c, s2, sizeof s2);
+        CU_ASSERT(strcmp(s1, s2) == 0);
+        unlink(path);
+        recur_model_destroy(c);
+        for (int t = 0; t < 3; t++) recur_model_destroy(m[t]);
+    }
+    free(x);
+}
+
 static void test_checkpoint_from_callback_resumes_exactly(void) {
     enum { N = 150, T = 6, F = 2 };
     float *x = malloc(sizeof(float) * N * T * F), y[N];
@@ -745,6 +827,7 @@ int main(void) {
     ADD_TEST(s, test_sgd_momentum_matches_hand_computation);
     ADD_TEST(s, test_layer_gradients_match_finite_differences);
     ADD_TEST(s, test_summary_of_tutorial);
+    ADD_TEST(s, test_summary_of_gru_and_simple_rnn);
     ADD_TEST(s, test_spec_errors);
     ADD_TEST(s, test_call_order_and_arguments);
     ADD_TEST(s, test_labels_validated);
@@ -753,6 +836,7 @@ int main(void) {
     ADD_TEST(s, test_save_load_predicts_identically_and_resumes);
     ADD_TEST(s, test_clipping_matches_hand_computation);
     ADD_TEST(s, test_checkpoint_from_callback_resumes_exactly);
+    ADD_TEST(s, test_recurrent_kinds_threads_and_files);
     ADD_TEST(s, test_nonfinite_loss_stops_fit_with_last_good_weights);
     ADD_TEST(s, test_nonfinite_gradient_is_not_applied);
     ADD_TEST(s, test_file_versions);
