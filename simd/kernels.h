@@ -170,6 +170,18 @@ void lstm_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, int relu, float *z
                              const float *c_prev, float *c, float *h, float *y);
 void lstm_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
                              const float *c_prev, const float *dy, const float *dh, float *dc);
+void gru_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
+                            float *rg, const float *b, const float *h_prev, float *h, float *y);
+void gru_postgemm_fwd_reset__avx2(size_t rows, size_t n, size_t H, float *g, const float *rg,
+                                  const float *b, const float *h_prev, float *rh);
+void gru_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
+                            float *rg, const float *h_prev, const float *dy, float *dh);
+void gru_postgemm_bwd_reset__avx2(size_t rows, size_t n, size_t H, float *g, const float *h_prev,
+                                  const float *drh, float *dh);
+void rnn_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, int relu, const float *z,
+                            const float *b, float *h, float *y);
+void rnn_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, const float *h,
+                            const float *dy, const float *dh, float *dz);
 void f32_vexp__avx2(size_t n, const float *x, float *y);
 void f32_vsigmoid__avx2(size_t n, const float *x, float *y);
 void f32_vtanh__avx2(size_t n, const float *x, float *y);
@@ -182,6 +194,18 @@ void lstm_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, float 
                                const float *c_prev, float *c, float *h, float *y);
 void lstm_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
                                const float *c_prev, const float *dy, const float *dh, float *dc);
+void gru_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
+                              float *rg, const float *b, const float *h_prev, float *h, float *y);
+void gru_postgemm_fwd_reset__avx512(size_t rows, size_t n, size_t H, float *g, const float *rg,
+                                    const float *b, const float *h_prev, float *rh);
+void gru_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
+                              float *rg, const float *h_prev, const float *dy, float *dh);
+void gru_postgemm_bwd_reset__avx512(size_t rows, size_t n, size_t H, float *g, const float *h_prev,
+                                    const float *drh, float *dh);
+void rnn_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, const float *z,
+                              const float *b, float *h, float *y);
+void rnn_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, const float *h,
+                              const float *dy, const float *dh, float *dz);
 void f32_vexp__avx512(size_t n, const float *x, float *y);
 void f32_vsigmoid__avx512(size_t n, const float *x, float *y);
 void f32_vtanh__avx512(size_t n, const float *x, float *y);
@@ -196,6 +220,18 @@ void lstm_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, float *z
                              const float *c_prev, float *c, float *h, float *y);
 void lstm_postgemm_bwd__neon(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
                              const float *c_prev, const float *dy, const float *dh, float *dc);
+void gru_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
+                            float *rg, const float *b, const float *h_prev, float *h, float *y);
+void gru_postgemm_fwd_reset__neon(size_t rows, size_t n, size_t H, float *g, const float *rg,
+                                  const float *b, const float *h_prev, float *rh);
+void gru_postgemm_bwd__neon(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
+                            float *rg, const float *h_prev, const float *dy, float *dh);
+void gru_postgemm_bwd_reset__neon(size_t rows, size_t n, size_t H, float *g, const float *h_prev,
+                                  const float *drh, float *dh);
+void rnn_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, const float *z,
+                            const float *b, float *h, float *y);
+void rnn_postgemm_bwd__neon(size_t rows, size_t n, size_t H, int relu, const float *h,
+                            const float *dy, const float *dh, float *dz);
 void f32_vexp__neon(size_t n, const float *x, float *y);
 void f32_vsigmoid__neon(size_t n, const float *x, float *y);
 void f32_vtanh__neon(size_t n, const float *x, float *y);

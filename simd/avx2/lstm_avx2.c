@@ -110,17 +110,16 @@ UNARY(f32_vexp__avx2, vexp_avx2)
 UNARY(f32_vsigmoid__avx2, vsigmoid_avx2)
 UNARY(f32_vtanh__avx2, vtanh_avx2)
 
-/* the GRU and SimpleRNN slots take the scalar kernels until this set has its own */
 const simd_kernels simd_kernels_avx2 = {
     .name = "avx2",
     .lstm_fwd = lstm_postgemm_fwd__avx2,
     .lstm_bwd = lstm_postgemm_bwd__avx2,
-    .gru_fwd = gru_postgemm_fwd__scalar,
-    .gru_fwd_reset = gru_postgemm_fwd_reset__scalar,
-    .gru_bwd = gru_postgemm_bwd__scalar,
-    .gru_bwd_reset = gru_postgemm_bwd_reset__scalar,
-    .rnn_fwd = rnn_postgemm_fwd__scalar,
-    .rnn_bwd = rnn_postgemm_bwd__scalar,
+    .gru_fwd = gru_postgemm_fwd__avx2,
+    .gru_fwd_reset = gru_postgemm_fwd_reset__avx2,
+    .gru_bwd = gru_postgemm_bwd__avx2,
+    .gru_bwd_reset = gru_postgemm_bwd_reset__avx2,
+    .rnn_fwd = rnn_postgemm_fwd__avx2,
+    .rnn_bwd = rnn_postgemm_bwd__avx2,
     .vexp = f32_vexp__avx2,
     .vsigmoid = f32_vsigmoid__avx2,
     .vtanh = f32_vtanh__avx2,

@@ -99,17 +99,16 @@ UNARY(f32_vexp__avx512, vexp_avx512)
 UNARY(f32_vsigmoid__avx512, vsigmoid_avx512)
 UNARY(f32_vtanh__avx512, vtanh_avx512)
 
-/* the GRU and SimpleRNN slots take the scalar kernels until this set has its own */
 const simd_kernels simd_kernels_avx512 = {
     .name = "avx512",
     .lstm_fwd = lstm_postgemm_fwd__avx512,
     .lstm_bwd = lstm_postgemm_bwd__avx512,
-    .gru_fwd = gru_postgemm_fwd__scalar,
-    .gru_fwd_reset = gru_postgemm_fwd_reset__scalar,
-    .gru_bwd = gru_postgemm_bwd__scalar,
-    .gru_bwd_reset = gru_postgemm_bwd_reset__scalar,
-    .rnn_fwd = rnn_postgemm_fwd__scalar,
-    .rnn_bwd = rnn_postgemm_bwd__scalar,
+    .gru_fwd = gru_postgemm_fwd__avx512,
+    .gru_fwd_reset = gru_postgemm_fwd_reset__avx512,
+    .gru_bwd = gru_postgemm_bwd__avx512,
+    .gru_bwd_reset = gru_postgemm_bwd_reset__avx512,
+    .rnn_fwd = rnn_postgemm_fwd__avx512,
+    .rnn_bwd = rnn_postgemm_bwd__avx512,
     .vexp = f32_vexp__avx512,
     .vsigmoid = f32_vsigmoid__avx512,
     .vtanh = f32_vtanh__avx512,

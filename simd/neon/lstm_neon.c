@@ -119,17 +119,16 @@ UNARY(f32_vexp__neon, vexp_neon)
 UNARY(f32_vsigmoid__neon, vsigmoid_neon)
 UNARY(f32_vtanh__neon, vtanh_neon)
 
-/* the GRU and SimpleRNN slots take the scalar kernels until this set has its own */
 const simd_kernels simd_kernels_neon = {
     .name = "neon",
     .lstm_fwd = lstm_postgemm_fwd__neon,
     .lstm_bwd = lstm_postgemm_bwd__neon,
-    .gru_fwd = gru_postgemm_fwd__scalar,
-    .gru_fwd_reset = gru_postgemm_fwd_reset__scalar,
-    .gru_bwd = gru_postgemm_bwd__scalar,
-    .gru_bwd_reset = gru_postgemm_bwd_reset__scalar,
-    .rnn_fwd = rnn_postgemm_fwd__scalar,
-    .rnn_bwd = rnn_postgemm_bwd__scalar,
+    .gru_fwd = gru_postgemm_fwd__neon,
+    .gru_fwd_reset = gru_postgemm_fwd_reset__neon,
+    .gru_bwd = gru_postgemm_bwd__neon,
+    .gru_bwd_reset = gru_postgemm_bwd_reset__neon,
+    .rnn_fwd = rnn_postgemm_fwd__neon,
+    .rnn_bwd = rnn_postgemm_bwd__neon,
     .vexp = f32_vexp__neon,
     .vsigmoid = f32_vsigmoid__neon,
     .vtanh = f32_vtanh__neon,
