@@ -32,8 +32,9 @@ int recur_threads(void);
 int recur_sgemm(char ta, char tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
-/* The same product split over nt threads along its larger output dimension;
- * returns 0 or the first failing oneDNN status. */
+/* The same product over nt threads, in blocks of its larger output side that
+ * depend on the shape only (so the result does not depend on nt); returns 0
+ * or the first failing oneDNN status. */
 int recur_sgemm_par(int nt, char ta, char tb, int64_t M, int64_t N, int64_t K, float alpha,
                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                     int64_t ldc);

@@ -25,7 +25,7 @@
 typedef struct {
     rnn_dims d;
     size_t gates, hs, cs, dh, dc, up, ws_size; /* byte offsets into the workspace, its size */
-    size_t scratch_c, scratch_up, scratch_size; /* inference: Z [T][B][4H], c [B][H], packed */
+    size_t scratch_c, scratch_h0, scratch_up, scratch_size; /* inference: Z [T][B][4H], c, h0 [B][H], packed */
 } lstm_shape;
 
 static recur_status lstm_shape_init(const recur_lstm_desc *d, lstm_shape *s, const char *fn) {
@@ -47,6 +47,7 @@ static recur_status lstm_shape_init(const recur_lstm_desc *d, lstm_shape *s, con
     s->up = rnn_layout_add(&ws, packed, 1);
     rnn_layout_add(&sc, T * B, 4 * H);
     s->scratch_c = rnn_layout_add(&sc, B, H);
+    s->scratch_h0 = rnn_layout_add(&sc, B, H);
     s->scratch_up = rnn_layout_add(&sc, packed, 1);
     if (!ws.ok || !sc.ok || !callers.ok || T + 1 < T) return rnn_layout_fail(&s->d, fn);
     s->ws_size = ws.size;
@@ -71,6 +72,7 @@ typedef struct {
     const simd_kernels *k;
     const float *W, *U, *b, *x, *h0, *c0, *dy, *dhT, *dcT;
     float *z, *hs, *cs, *y, *hT, *cT, *up, *upw; /* hs NULL: inference */
+    float *h0z;                                   /* inference: h0, or zeros */
     float *dx, *dh, *dc, *dh0, *dc0;
     int64_t Ix; /* rows of W in the forward panels */
 } lstm_call;
@@ -84,7 +86,7 @@ static void fwd_pack(void *ctx, int64_t p0, int64_t p1) {
 
 static void fwd_begin(void *ctx, const rnn_block *bl) {
     const lstm_call *c = ctx;
-    if (c->hs) rnn_copy_block(c->hs, c->h0, bl, c->d->H);
+    rnn_copy_block(c->hs ? c->hs : c->h0z, c->h0, bl, c->d->H);
     rnn_copy_block(c->cs, c->c0, bl, c->d->H);
 }
 
@@ -97,15 +99,16 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const int64_t o = bl->r0 * H + bl->j0;
     const int train = c->hs != NULL;
     float *zt = c->z + (t * B + bl->r0) * G + bl->j0;
-    const float *hp; /* all units of h_{t-1}, rows r0..; NULL: zeros */
-    if (t == 0) hp = c->h0 ? c->h0 + bl->r0 * H : NULL;
-    else hp = train ? c->hs + (t * B + bl->r0) * H : c->y + ((t - 1) * B + bl->r0) * H;
+    /* all units of h_{t-1}, rows r0.. (never NULL: the panels hold I + H
+     * rows, so the GEMM must read both sources) */
+    const float *hp = train ? c->hs + (t * B + bl->r0) * H
+                      : t   ? c->y + ((t - 1) * B + bl->r0) * H
+                            : c->h0z + bl->r0 * H;
     const float *xt = c->x + (t * B + bl->r0) * I;
-    if (c->p->fuse || hp)
-        for (int64_t q = 0; q < 4; q++)
-            c->p->gemm((size_t)nrow, (size_t)nj, (size_t)Ix, xt, (size_t)I, hp ? (size_t)H : 0, hp,
-                       (size_t)H, c->up + (q * np + bl->j0 / nr) * (Ix + H) * nr, zt + q * H,
-                       (size_t)G, !c->p->fuse);
+    for (int64_t q = 0; q < 4; q++)
+        c->p->gemm((size_t)nrow, (size_t)nj, (size_t)Ix, xt, (size_t)I, (size_t)H, hp, (size_t)H,
+                   c->up + (q * np + bl->j0 / nr) * (Ix + H) * nr, zt + q * H, (size_t)G,
+                   !c->p->fuse);
     float *yt = c->y + t * B * H + o;
     if (train)
         c->k->lstm_fwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, zt, c->b + bl->j0,
@@ -153,6 +156,7 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
         c.cs = (float *)(mem + s.cs), c.up = (float *)(mem + s.up);
     } else {
         c.z = scratch, c.cs = (float *)((char *)scratch + s.scratch_c);
+        c.h0z = (float *)((char *)scratch + s.scratch_h0);
         c.up = (float *)((char *)scratch + s.scratch_up);
     }
     /* unless fused: x W for all steps first, one dnnl_sgemm */

@@ -14,7 +14,7 @@
 typedef struct {
     rnn_dims d;
     size_t z, hs, dh, up, ws_size;
-    size_t scratch_up, scratch_size; /* inference: Z [T][B][H], packed */
+    size_t scratch_h0, scratch_up, scratch_size; /* inference: Z [T][B][H], h0 [B][H], packed */
 } rnn_shape;
 
 static recur_status rnn_shape_init(const recur_rnn_desc *d, rnn_shape *s, const char *fn) {
@@ -32,6 +32,7 @@ static recur_status rnn_shape_init(const recur_rnn_desc *d, rnn_shape *s, const 
     s->dh = rnn_layout_add(&ws, B, H);
     s->up = rnn_layout_add(&ws, packed, 1);
     rnn_layout_add(&sc, T * B, H);
+    s->scratch_h0 = rnn_layout_add(&sc, B, H);
     s->scratch_up = rnn_layout_add(&sc, packed, 1);
     if (!ws.ok || !sc.ok || !callers.ok) return rnn_layout_fail(&s->d, fn);
     s->ws_size = ws.size;
@@ -55,6 +56,7 @@ typedef struct {
     const simd_kernels *k;
     const float *W, *U, *b, *x, *h0, *dy, *dhT;
     float *z, *hs, *y, *hT, *up, *upw; /* hs NULL: inference */
+    float *h0z;                        /* inference: h0, or zeros */
     float *dx, *dh, *dh0;
     int64_t Ix; /* rows of W in the forward panels */
 } rnn_call;
@@ -66,7 +68,7 @@ static void fwd_pack(void *ctx, int64_t p0, int64_t p1) {
 
 static void fwd_begin(void *ctx, const rnn_block *bl) {
     const rnn_call *c = ctx;
-    if (c->hs) rnn_copy_block(c->hs, c->h0, bl, c->d->H);
+    rnn_copy_block(c->hs ? c->hs : c->h0z, c->h0, bl, c->d->H);
 }
 
 static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
@@ -75,13 +77,13 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
     const int train = c->hs != NULL;
     float *zt = c->z + t * B * H + o;
-    const float *hp; /* all units of h_{t-1}, rows r0..; NULL: zeros */
-    if (t == 0) hp = c->h0 ? c->h0 + bl->r0 * H : NULL;
-    else hp = train ? c->hs + (t * B + bl->r0) * H : c->y + ((t - 1) * B + bl->r0) * H;
-    if (c->p->fuse || hp)
-        c->p->gemm((size_t)nrow, (size_t)nj, (size_t)Ix, c->x + (t * B + bl->r0) * I, (size_t)I,
-                   hp ? (size_t)H : 0, hp, (size_t)H, c->up + bl->j0 / nr * (Ix + H) * nr, zt,
-                   (size_t)H, !c->p->fuse);
+    /* all units of h_{t-1}, rows r0.. (never NULL: the panels hold I + H rows) */
+    const float *hp = train ? c->hs + (t * B + bl->r0) * H
+                      : t   ? c->y + ((t - 1) * B + bl->r0) * H
+                            : c->h0z + bl->r0 * H;
+    c->p->gemm((size_t)nrow, (size_t)nj, (size_t)Ix, c->x + (t * B + bl->r0) * I, (size_t)I,
+               (size_t)H, hp, (size_t)H, c->up + bl->j0 / nr * (Ix + H) * nr, zt, (size_t)H,
+               !c->p->fuse);
     float *yt = c->y + t * B * H + o;
     if (train) c->k->rnn_fwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, zt, c->b + bl->j0,
                              c->hs + (t + 1) * B * H + o, yt);
@@ -119,6 +121,7 @@ recur_status recur_rnn_forward(const recur_rnn_desc *d, const float *W, const fl
         c.z = (float *)(mem + s.z), c.hs = (float *)(mem + s.hs), c.up = (float *)(mem + s.up);
     } else {
         c.z = scratch, c.up = (float *)((char *)scratch + s.scratch_up);
+        c.h0z = (float *)((char *)scratch + s.scratch_h0);
     }
     int err = p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, H, I, 1.0f, x, I, W, H, 0.0f, c.z, H);
     if (!err) {

@@ -31,29 +31,37 @@ recur_status recur_gemm_fail(int dnnl_status, const char *what) {
                       dnnl_status);
 }
 
+/* The larger output side is cut into at most 16 blocks whose size depends on
+ * the shape alone (N blocks in multiples of 16 floats, so threads never share
+ * a cache line of C), and each block is its own GEMM: oneDNN's sum for an
+ * element can depend on the size of the GEMM it sits in, so blocks that moved
+ * with the thread count would make results move with it. Threads take
+ * contiguous runs of blocks (16 blocks balance 2, 4, 8 and 16 threads). */
 int recur_sgemm_par(int nt, char ta, char tb, int64_t M, int64_t N, int64_t K, float alpha,
                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                     int64_t ldc) {
-    /* Split the larger output side; N chunks stay multiples of 16 floats so
-     * threads never share a cache line of C. */
-    int split_n = N > M;
-    int64_t units = split_n ? (N + 15) / 16 : M;
-    if (units < nt) nt = (int)units;
+    const int split_n = N > M;
+    const int64_t side = split_n ? N : M, grain = split_n ? 16 : 1;
+    const int64_t units = (side + grain - 1) / grain, blocks = units < 16 ? units : 16;
+    const int64_t size = (units + blocks - 1) / blocks * grain; /* of a block, in rows or columns */
+    const int64_t nb = (side + size - 1) / size;
+    if (nb < nt) nt = (int)nb;
     if (nt < 1) nt = 1;
     int status = 0;
 #pragma omp parallel num_threads(nt)
     {
         recur_omp_enter();
-        int64_t lo, hi;
-        recur_split(units, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
-        int s;
-        if (split_n) {
-            lo *= 16, hi = hi * 16 < N ? hi * 16 : N;
-            s = recur_sgemm(ta, tb, M, hi - lo, K, alpha, A, lda, tb == 'N' ? B + lo : B + lo * ldb,
-                            ldb, beta, C + lo, ldc);
-        } else {
-            s = recur_sgemm(ta, tb, hi - lo, N, K, alpha, ta == 'N' ? A + lo * lda : A + lo, lda, B,
-                            ldb, beta, C + lo * ldc, ldc);
+        int64_t b0, b1;
+        recur_split(nb, omp_get_num_threads(), omp_get_thread_num(), &b0, &b1);
+        int s = 0;
+        for (int64_t blk = b0; blk < b1 && !s; blk++) {
+            const int64_t lo = blk * size, hi = lo + size < side ? lo + size : side;
+            if (split_n)
+                s = recur_sgemm(ta, tb, M, hi - lo, K, alpha, A, lda,
+                                tb == 'N' ? B + lo : B + lo * ldb, ldb, beta, C + lo, ldc);
+            else
+                s = recur_sgemm(ta, tb, hi - lo, N, K, alpha, ta == 'N' ? A + lo * lda : A + lo,
+                                lda, B, ldb, beta, C + lo * ldc, ldc);
         }
         if (s) {
 #pragma omp atomic write
