@@ -79,37 +79,6 @@ recur_status model_add(recur_model *m, const layer *proto, const char *fn) {
     return RECUR_OK;
 }
 
-recur_status recur_model_add_lstm(recur_model *m, int units, recur_act activation,
-                                  int return_sequences) {
-    layer L = {.ops = &layer_lstm, .units = units, .act = activation,
-               .return_sequences = return_sequences != 0};
-    return model_add(m, &L, "recur_model_add_lstm");
-}
-
-recur_status recur_model_add_gru(recur_model *m, int units, recur_act activation, int reset_after,
-                                 int return_sequences) {
-    layer L = {.ops = &layer_gru, .units = units, .act = activation, .option = reset_after,
-               .return_sequences = return_sequences != 0};
-    return model_add(m, &L, "recur_model_add_gru");
-}
-
-recur_status recur_model_add_simple_rnn(recur_model *m, int units, recur_act activation,
-                                        int return_sequences) {
-    layer L = {.ops = &layer_simple_rnn, .units = units, .act = activation,
-               .return_sequences = return_sequences != 0};
-    return model_add(m, &L, "recur_model_add_simple_rnn");
-}
-
-recur_status recur_model_add_dense(recur_model *m, int units, recur_act activation) {
-    layer L = {.ops = &layer_dense, .units = units, .act = activation};
-    return model_add(m, &L, "recur_model_add_dense");
-}
-
-recur_status recur_model_add_dropout(recur_model *m, float rate) {
-    layer L = {.ops = &layer_dropout, .rate = rate};
-    return model_add(m, &L, "recur_model_add_dropout");
-}
-
 recur_optimizer recur_adam(float learning_rate) {
     recur_optimizer o = {RECUR_OPTIMIZER_ADAM, learning_rate, 0.0f, 0.9f, 0.999f, 1e-7f, 0.0f, 0,
                          0.0f, 0.0f};

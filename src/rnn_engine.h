@@ -118,9 +118,8 @@ typedef struct {
     float *dst;
 } rnn_bgrad;
 /* All of a call's weight and bias gradients in one parallel region: threads
- * take blocks of the stacked output rows of the weight gradients (whole rows,
- * blocks sized by the shape alone) and of the bias columns (16 floats).
- * Returns 0 or a oneDNN status. */
+ * split the stacked output rows of the weight gradients (whole rows) and the
+ * bias columns (16-float blocks). Returns 0 or a oneDNN status. */
 int rnn_weight_grads(int nt, int64_t TB, const rnn_wgrad *w, int nw, const rnn_bgrad *b, int nb);
 
 #endif /* RECUR_RNN_ENGINE_H */

@@ -32,18 +32,20 @@ recur_status recur_gemm_fail(int dnnl_status, const char *what) {
 }
 
 /* The larger output side is cut into at most 16 blocks whose size depends on
- * the shape alone (N blocks in multiples of 16 floats, so threads never share
- * a cache line of C), and each block is its own GEMM: oneDNN's sum for an
- * element can depend on the size of the GEMM it sits in, so blocks that moved
- * with the thread count would make results move with it. Threads take
- * contiguous runs of blocks (16 blocks balance 2, 4, 8 and 16 threads). */
+ * the shape alone (at least 32 rows or 64 columns; columns in multiples of 16
+ * floats, so threads never share a cache line of C), and each block is its
+ * own GEMM: oneDNN's sum for an element of A B^T can depend on the number of
+ * rows of the GEMM it sits in (measured: dx = dZ W^T on 1 and 3 threads), so
+ * blocks that moved with the thread count would make results move with it.
+ * Threads take contiguous runs of blocks (16 balance 2, 4, 8 and 16). */
 int recur_sgemm_par(int nt, char ta, char tb, int64_t M, int64_t N, int64_t K, float alpha,
                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                     int64_t ldc) {
     const int split_n = N > M;
     const int64_t side = split_n ? N : M, grain = split_n ? 16 : 1;
-    const int64_t units = (side + grain - 1) / grain, blocks = units < 16 ? units : 16;
-    const int64_t size = (units + blocks - 1) / blocks * grain; /* of a block, in rows or columns */
+    const int64_t units = (side + grain - 1) / grain, least = split_n ? 4 : 32;
+    int64_t size = (units + 15) / 16; /* of a block, in units of grain */
+    size = (size > least ? size : least) * grain;
     const int64_t nb = (side + size - 1) / size;
     if (nb < nt) nt = (int)nb;
     if (nt < 1) nt = 1;

@@ -141,3 +141,8 @@ static recur_status backward(recur_model *m, layer *L, int l, int B, float *din)
 
 const layer_ops layer_dense = {2,      "dense", "Dense",  "dense", parse,    build,   arrays,
                                init,   alloc,   release,  forward, backward, NULL};
+
+recur_status recur_model_add_dense(recur_model *m, int units, recur_act activation) {
+    layer L = {.ops = &layer_dense, .units = units, .act = activation};
+    return model_add(m, &L, "recur_model_add_dense");
+}

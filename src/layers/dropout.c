@@ -91,3 +91,8 @@ static recur_status backward(recur_model *m, layer *L, int l, int B, float *din)
 
 const layer_ops layer_dropout = {3,     "dropout", "Dropout", "dropout", parse,    build, NULL,
                                  NULL,  alloc,     release,   forward,   backward, NULL};
+
+recur_status recur_model_add_dropout(recur_model *m, float rate) {
+    layer L = {.ops = &layer_dropout, .rate = rate};
+    return model_add(m, &L, "recur_model_add_dropout");
+}

@@ -34,3 +34,10 @@ static const recurrent_cell cell = {"a GRU", 3, "reset_after", bias_len, NULL, w
 const layer_ops layer_gru = {4, "gru", "GRU", "gru", recurrent_parse, recurrent_build,
                              recurrent_arrays, recurrent_init, recurrent_alloc, recurrent_release,
                              recurrent_forward, recurrent_backward, &cell};
+
+recur_status recur_model_add_gru(recur_model *m, int units, recur_act activation, int reset_after,
+                                 int return_sequences) {
+    layer L = {.ops = &layer_gru, .units = units, .act = activation, .option = reset_after,
+               .return_sequences = return_sequences != 0};
+    return model_add(m, &L, "recur_model_add_gru");
+}

@@ -39,3 +39,10 @@ static const recurrent_cell cell = {"an LSTM", 4, NULL, bias_len, init_bias, wor
 const layer_ops layer_lstm = {1, "lstm", "LSTM", "lstm", recurrent_parse, recurrent_build,
                               recurrent_arrays, recurrent_init, recurrent_alloc, recurrent_release,
                               recurrent_forward, recurrent_backward, &cell};
+
+recur_status recur_model_add_lstm(recur_model *m, int units, recur_act activation,
+                                  int return_sequences) {
+    layer L = {.ops = &layer_lstm, .units = units, .act = activation,
+               .return_sequences = return_sequences != 0};
+    return model_add(m, &L, "recur_model_add_lstm");
+}

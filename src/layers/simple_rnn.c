@@ -34,3 +34,10 @@ const layer_ops layer_simple_rnn = {5, "simple_rnn", "SimpleRNN", "rnn", recurre
                                     recurrent_build, recurrent_arrays, recurrent_init,
                                     recurrent_alloc, recurrent_release, recurrent_forward,
                                     recurrent_backward, &cell};
+
+recur_status recur_model_add_simple_rnn(recur_model *m, int units, recur_act activation,
+                                        int return_sequences) {
+    layer L = {.ops = &layer_simple_rnn, .units = units, .act = activation,
+               .return_sequences = return_sequences != 0};
+    return model_add(m, &L, "recur_model_add_simple_rnn");
+}
