@@ -2,9 +2,12 @@
  * h along 3H (Keras's order).
  *
  * The reset gate multiplies only the recurrent part of the candidate, so the
- * input and recurrent products stay apart: G = X W for all steps is one big
- * GEMM before the loop, and each step computes R_t from h_{t-1} on the packed
- * panels of U.
+ * input and recurrent products stay apart: G_t = x_t W and R_t from h_{t-1},
+ * both on packed panels. While W and U are small (the plan's fuse rule, as
+ * the LSTM's) G_t is computed in the step, and backward's dx_t = dG_t W^T
+ * too, while they are in cache; larger layers hoist G = X W and dX = dG W^T
+ * into one big GEMM each (oneDNN's, at K = I or 3H the step kernel is faster
+ * at small I: the tutorial's I = 28 ran at a third of its rate).
  *   reset_after = 1: R_t = h_{t-1} U (all three blocks); gate kernel.
  *   reset_after = 0: R_t[z, r] = h_{t-1} U_zr; a first kernel makes z, r and
  *     rh_t = r * h_{t-1}; then R_t[h] = rh_t U_h; the gate kernel.
@@ -38,7 +41,7 @@ static recur_status gru_shape_init(const recur_gru_desc *d, gru_shape *s, const 
                           d->reset_after);
     s->ra = d->reset_after;
     const size_t T = (size_t)d->seq_len, B = (size_t)d->batch, I = (size_t)d->input_size,
-                 H = (size_t)d->hidden_size, packed = rnn_packed_floats(&s->d, 3, 0);
+                 H = (size_t)d->hidden_size, packed = rnn_packed_floats(&s->d, 3, 1);
     rnn_layout ws = {0, packed != 0}, sc = {0, packed != 0}, callers = {0, 1};
     rnn_layout_add(&callers, T * B, I), rnn_layout_add(&callers, T * B, H);
     rnn_layout_add(&callers, I, 3 * H), rnn_layout_add(&callers, H, 3 * H);
@@ -74,17 +77,20 @@ typedef struct {
     const gru_shape *s;
     const rnn_plan *p;
     const simd_kernels *k;
-    const float *U, *b, *h0, *dy, *dhT;
-    float *g, *rg, *hs, *rh, *y, *hT, *up, *h0z; /* hs NULL: inference (rg, rh one step) */
-    float *dh, *drh, *dh0;
+    const float *W, *U, *b, *x, *h0, *dy, *dhT;
+    float *g, *rg, *hs, *rh, *y, *hT, *up, *upw, *h0z; /* hs NULL: inference (rg, rh one step) */
+    float *dx, *dh, *drh, *dh0;
 } gru_call;
 
 /* ---- Forward ---------------------------------------------------------------- */
 
+/* gate blocks of U, then (fused) of W */
 static void fwd_pack(void *ctx, int64_t p0, int64_t p1) {
     const gru_call *c = ctx;
-    const int64_t H = c->s->d.H;
-    rnn_pack_blocks(NULL, 0, c->U, H, 3 * H, H, c->p->nr, c->up, p0, p1);
+    const int64_t H = c->s->d.H, n = 3 * ((H + c->p->nr - 1) / c->p->nr);
+    rnn_pack_blocks(NULL, 0, c->U, H, 3 * H, H, c->p->nr, c->up, p0, p1 < n ? p1 : n);
+    rnn_pack_blocks(NULL, 0, c->W, c->s->d.I, 3 * H, H, c->p->nr, c->upw, (p0 > n ? p0 : n) - n,
+                    p1 - n);
 }
 
 static void fwd_begin(void *ctx, const rnn_block *bl) {
@@ -104,6 +110,12 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     float *gt = c->g + (t * B + bl->r0) * G, *rgt = c->rg + ((train ? t * B : 0) + bl->r0) * G;
     float *rht = c->rh ? c->rh + ((train ? t * B : 0) + bl->r0) * H : NULL;
     const size_t n = (size_t)nrow, m = (size_t)nj;
+    if (c->p->fuse) { /* G_t = x_t W, this block's units of each gate */
+        const int64_t I = c->s->d.I;
+        for (int64_t q = 0; q < 3; q++)
+            c->p->gemm(n, m, (size_t)I, c->x + (t * B + bl->r0) * I, (size_t)I, 0, NULL, 0,
+                       c->upw + (q * np + bl->j0 / nr) * I * nr, gt + q * H + bl->j0, (size_t)G, 0);
+    }
     for (int64_t q = 0; q < (c->s->ra ? 3 : 2); q++)
         c->p->gemm(n, m, (size_t)H, hp, (size_t)H, 0, NULL, 0,
                    c->up + (q * np + bl->j0 / nr) * H * nr, rgt + q * H + bl->j0, (size_t)G, 0);
@@ -144,8 +156,9 @@ recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const fl
         return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", fn,
                           s.scratch_size);
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, 0, k);
-    gru_call c = {.s = &s, .p = &p, .k = k, .U = U, .b = b, .h0 = h0, .y = y, .hT = hT};
+    const rnn_plan p = rnn_plan_of(&s.d, G, 1, k);
+    gru_call c = {.s = &s, .p = &p, .k = k, .W = W, .U = U, .b = b, .x = x, .h0 = h0, .y = y,
+                  .hT = hT};
     if (mem) {
         c.g = (float *)(mem + s.g), c.rg = (float *)(mem + s.rg), c.hs = (float *)(mem + s.hs);
         c.rh = s.ra ? NULL : (float *)(mem + s.rh), c.up = (float *)(mem + s.up);
@@ -154,9 +167,11 @@ recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const fl
         c.rh = s.ra ? NULL : (float *)(scratch + s.s_rh), c.h0z = (float *)(scratch + s.s_h0);
         c.up = (float *)(scratch + s.s_up);
     }
-    int err = recur_sgemm_par(p.nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, c.g, G);
+    const int64_t np = (H + p.nr - 1) / p.nr;
+    c.upw = c.up + 3 * np * p.nr * H;
+    int err = p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, c.g, G);
     if (!err) {
-        const rnn_loop loop = {3 * ((H + p.nr - 1) / p.nr), fwd_pack, fwd_begin, fwd_step, fwd_end,
+        const rnn_loop loop = {3 * np * (p.fuse ? 2 : 1), fwd_pack, fwd_begin, fwd_step, fwd_end,
                                &c, 0};
         rnn_loop_run(&s.d, &p, &loop);
     }
@@ -170,14 +185,32 @@ recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const fl
  * U_zr^T (2H rows) */
 static void bwd_pack(void *ctx, int64_t p0, int64_t p1) {
     const gru_call *c = ctx;
-    const int64_t H = c->s->d.H, nr = c->p->nr, nph = (H + nr - 1) / nr;
+    const int64_t H = c->s->d.H, nr = c->p->nr, nph = (H + nr - 1) / nr, nu = c->s->ra ? nph : 2 * nph;
     if (c->s->ra) {
-        rnn_pack_t(c->U, H, 3 * H, 0, 3 * H, nr, c->up, p0, p1);
-        return;
+        rnn_pack_t(c->U, H, 3 * H, 0, 3 * H, nr, c->up, p0, p1 < nu ? p1 : nu);
+    } else {
+        rnn_pack_t(c->U, H, 3 * H, 2 * H, H, nr, c->up, p0, p1 < nph ? p1 : nph);
+        rnn_pack_t(c->U, H, 3 * H, 0, 2 * H, nr, c->up + nph * nr * H, (p0 > nph ? p0 : nph) - nph,
+                   (p1 < nu ? p1 : nu) - nph);
     }
-    rnn_pack_t(c->U, H, 3 * H, 2 * H, H, nr, c->up, p0, p1 < nph ? p1 : nph);
-    rnn_pack_t(c->U, H, 3 * H, 0, 2 * H, nr, c->up + nph * nr * H, (p0 > nph ? p0 : nph) - nph,
-               p1 - nph);
+    /* (fused) W^T after them */
+    rnn_pack_t(c->W, c->s->d.I, 3 * H, 0, 3 * H, nr, c->upw, (p0 > nu ? p0 : nu) - nu, p1 - nu);
+}
+
+/* dx_t[rows][i0..i1) = dG_t W^T once dG_t is complete, while it is in cache;
+ * with a unit split every thread has all rows and takes a share of dx's
+ * column panels */
+static void bwd_dx(const gru_call *c, int64_t t, const rnn_block *bl) {
+    const int64_t B = c->s->d.B, I = c->s->d.I, G = 3 * c->s->d.H, nr = c->p->nr;
+    int64_t i0 = 0, i1 = I;
+    if (bl->units) {
+        recur_split((I + nr - 1) / nr, bl->nthreads, bl->thread, &i0, &i1);
+        i0 *= nr, i1 = i1 * nr < I ? i1 * nr : I;
+    }
+    if (i1 > i0)
+        c->p->gemm((size_t)(bl->r1 - bl->r0), (size_t)(i1 - i0), (size_t)G,
+                   c->g + (t * B + bl->r0) * G, (size_t)G, 0, NULL, 0, c->upw + i0 * G,
+                   c->dx + (t * B + bl->r0) * I + i0, (size_t)I, 0);
 }
 
 static void bwd_begin(void *ctx, const rnn_block *bl) {
@@ -200,6 +233,7 @@ static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
         if (want_dh)
             c->p->gemm(n, m, (size_t)G, rgt, (size_t)G, 0, NULL, 0, c->up + bl->j0 * G, c->dh + o,
                        (size_t)H, 1);
+        if (c->p->fuse && c->dx) bwd_dx(c, t, bl);
         return;
     }
     c->p->gemm(n, m, (size_t)H, gt + 2 * H, (size_t)G, 0, NULL, 0, c->up + bl->j0 * H,
@@ -209,6 +243,7 @@ static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     if (want_dh)
         c->p->gemm(n, m, (size_t)(2 * H), gt, (size_t)G, 0, NULL, 0,
                    c->up + nph * nr * H + bl->j0 * 2 * H, c->dh + o, (size_t)H, 1);
+    if (c->p->fuse && c->dx) bwd_dx(c, t, bl);
 }
 
 static void bwd_end(void *ctx, const rnn_block *bl) {
@@ -233,14 +268,16 @@ recur_status recur_gru_backward(const recur_gru_desc *d, const float *W, const f
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 3 * H;
     char *mem = workspace;
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, 0, k);
-    const int64_t nph = (H + p.nr - 1) / p.nr;
-    gru_call c = {.s = &s, .p = &p, .k = k, .U = U, .b = b, .dy = dy, .dhT = dhT,
+    const rnn_plan p = rnn_plan_of(&s.d, G, 1, k);
+    const int64_t nph = (H + p.nr - 1) / p.nr, npi = p.fuse ? (I + p.nr - 1) / p.nr : 0;
+    gru_call c = {.s = &s, .p = &p, .k = k, .W = W, .U = U, .b = b, .dy = dy, .dhT = dhT, .dx = dx,
                   .g = (float *)(mem + s.g), .rg = (float *)(mem + s.rg),
                   .hs = (float *)(mem + s.hs), .rh = s.ra ? NULL : (float *)(mem + s.rh),
                   .up = (float *)(mem + s.up), .dh = (float *)(mem + s.dh),
                   .drh = (float *)(mem + s.drh), .dh0 = dh0};
-    const rnn_loop loop = {s.ra ? nph : 2 * nph, bwd_pack, bwd_begin, bwd_step, bwd_end, &c, 1};
+    c.upw = c.up + nph * p.nr * G;
+    const rnn_loop loop = {(s.ra ? nph : 2 * nph) + npi, bwd_pack, bwd_begin, bwd_step, bwd_end,
+                           &c, 1};
     rnn_loop_run(&s.d, &p, &loop);
 
     const int64_t TB = T * B;
@@ -256,6 +293,7 @@ recur_status recur_gru_backward(const recur_gru_desc *d, const float *W, const f
         const rnn_bgrad bg[] = {{c.g, G, G, db}};
         err = rnn_weight_grads(p.nt, TB, w, 3, bg, 1);
     }
-    if (!err && dx) err = recur_sgemm_par(p.nt, 'N', 'T', TB, I, G, 1.0f, c.g, G, W, G, 0.0f, dx, I);
+    if (!err && dx && !p.fuse)
+        err = recur_sgemm_par(p.nt, 'N', 'T', TB, I, G, 1.0f, c.g, G, W, G, 0.0f, dx, I);
     return err ? recur_gemm_fail(err, fn) : RECUR_OK;
 }
