@@ -122,6 +122,8 @@ void model_layer_name(const recur_model *m, int l, char *buf, size_t size);
 int layer_arrays(const layer *L, size_t off[3], size_t len[3], const char *name[3]);
 /* a zeroed, 64-byte aligned float buffer of n (at least 1) floats, or NULL */
 float *model_alloc_floats(size_t n);
+/* a spec's UNITS field: a whole-string integer in [1, 1048576]; 0 if not */
+int model_parse_units(const char *s, int *units);
 /* the activation's name ("relu"), or NULL for an unknown value */
 const char *model_act_name(recur_act a);
 

@@ -1,10 +1,20 @@
 /* The layer spec: "lstm:128:relu:seq,dropout:0.2,dense:10:softmax"; each
  * kind parses its own fields (layer_ops.parse). */
 #define _POSIX_C_SOURCE 200809L /* strtok_r: declared only for POSIX, not by -std=c11 alone */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
+
+int model_parse_units(const char *s, int *units) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 1 || v > (1 << 20)) return 0;
+    *units = (int)v;
+    return 1;
+}
 
 #define MAX_FIELDS 5
 

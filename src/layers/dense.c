@@ -2,8 +2,6 @@
  * a sequence. kernel [in][units] (glorot_uniform), bias [units] (zeros). With
  * softmax last and sparse categorical cross-entropy, the loss hands backward
  * dLoss/d(logits) directly (the two are fused for stability). */
-#define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +14,8 @@ static int parse(layer *L, char **f, int n, char *why, size_t whylen) {
                                      RECUR_ACT_SIGMOID, RECUR_ACT_SOFTMAX};
     L->act = RECUR_ACT_LINEAR;
     if (n < 1 || n > 2) return snprintf(why, whylen, "expected dense:UNITS[:ACTIVATION]"), 0;
-    char *end;
-    errno = 0;
-    long u = strtol(f[0], &end, 10);
-    if (errno || end == f[0] || *end || u < 1 || u > (1 << 20))
+    if (!model_parse_units(f[0], &L->units))
         return snprintf(why, whylen, "units '%s' is not an integer in [1, 1048576]", f[0]), 0;
-    L->units = (int)u;
     if (n == 1) return 1;
     for (size_t k = 0; k < sizeof acts / sizeof *acts; k++)
         if (!strcmp(f[1], model_act_name(acts[k]))) return L->act = acts[k], 1;

@@ -1,6 +1,5 @@
 /* The Dropout layer: Keras's inverted dropout, only while training: each
  * element is zeroed with probability rate, survivors scaled by 1/(1-rate). */
-#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

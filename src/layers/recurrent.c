@@ -2,8 +2,6 @@
  * weight arrays, initialisation, buffers, and the calls into the primitive.
  * Parameters: kernel [in][G], recurrent_kernel [units][G], bias (the cell's
  * length), G = gates * units. */
-#define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,12 +18,8 @@ int recurrent_parse(layer *L, char **f, int n, char *why, size_t whylen) {
                         c->option_name ? "[:" : "", c->option_name ? c->option_name : "",
                         c->option_name ? "=0|1]" : ""),
                0;
-    char *end;
-    errno = 0;
-    long u = strtol(f[0], &end, 10);
-    if (errno || end == f[0] || *end || u < 1 || u > (1 << 20))
+    if (!model_parse_units(f[0], &L->units))
         return snprintf(why, whylen, "units '%s' is not an integer in [1, 1048576]", f[0]), 0;
-    L->units = (int)u;
     for (int k = 1; k < n; k++) {
         if (!strcmp(f[k], "seq")) L->return_sequences = 1;
         else if (k == 1 && !strcmp(f[k], "tanh")) L->act = RECUR_ACT_TANH;
