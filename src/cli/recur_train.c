@@ -27,6 +27,8 @@ static const char usage[] =
     "evaluates it on the t10k set. Defaults: the Keras LSTM tutorial,\n"
     "  --layers " DEFAULT_SPEC "\n"
     "  --epochs 3 --batch 32 --lr 0.001 --decay 1e-5, validation on the t10k set.\n"
+    "  SPEC layers: lstm:UNITS[:tanh|relu][:seq], gru:UNITS[:tanh|relu][:seq][:reset_after=0|1],\n"
+    "  rnn:UNITS[:tanh|relu][:seq] (SimpleRNN), dense:UNITS[:ACTIVATION], dropout:RATE\n"
     "  --clipnorm X, --clipvalue X  Keras's gradient clipping (per array norm, per element)\n"
     "  --limit N         train on the first N training images\n"
     "  --test-limit N    validate and test on the first N t10k images\n"
