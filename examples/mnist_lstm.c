@@ -11,8 +11,7 @@ static int ok(recur_status st) {
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "data/mnist";
     recur_dataset train, test;
-    if (!ok(recur_mnist_load(dir, "train", &train)) || !ok(recur_mnist_load(dir, "t10k", &test)))
-        return 1;
+    if (!ok(recur_mnist_load_pair(dir, &train, &test))) return 1; /* checked to agree */
 
     recur_model *m; /* 28 time steps of 28 pixels per image */
     recur_optimizer adam = recur_adam(1e-3f);
