@@ -318,7 +318,9 @@ RECUR_API size_t recur_model_summary(const recur_model *m, char *buf, size_t siz
 
 /* The flat parameter buffer of a compiled model: layer by layer, each layer's
  * arrays in Keras's get_weights() order (LSTM: kernel [I][4H],
- * recurrent_kernel [H][4H], bias [4H]; Dense: kernel [in][units], bias
+ * recurrent_kernel [H][4H], bias [4H]; GRU: kernel [I][3H], recurrent_kernel
+ * [H][3H], bias [2][3H] with reset_after, else [3H]; SimpleRNN: kernel [I][H],
+ * recurrent_kernel [H][H], bias [H]; Dense: kernel [in][units], bias
  * [units]). Writable: set weights by writing into it. NULL if not compiled. */
 RECUR_API float *recur_model_params(recur_model *m, size_t *count);
 /* The gradient buffer, same layout, as the last compute_gradients left it. */
