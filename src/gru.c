@@ -27,7 +27,7 @@
 typedef struct {
     rnn_dims d;
     int ra;                                      /* reset_after */
-    size_t g, rg, hs, rh, dh, drh, up, ws_size; /* byte offsets into the workspace, its size */
+    size_t g, rg, hs, rh, dh, drh, up, ws_size;  /* byte offsets into the workspace, its size */
     size_t s_rg, s_rh, s_h0, s_up, scratch_size; /* inference: g [T][B][3H], rg [B][3H],
                                                     rh [B][H], zeros [B][H], packed */
 } gru_shape;
@@ -42,7 +42,7 @@ static recur_status gru_shape_init(const recur_gru_desc *d, gru_shape *s, const 
                           d->reset_after);
     s->ra = d->reset_after;
     const size_t T = (size_t)d->seq_len, B = (size_t)d->batch, I = (size_t)d->input_size,
-                 H = (size_t)d->hidden_size, packed = rnn_packed_floats(&s->d, 3, 1);
+                 H = (size_t)d->hidden_size, packed = rnn_packed_floats(&s->d, 3);
     rnn_layout ws = {0, packed != 0}, sc = {0, packed != 0}, callers = {0, 1};
     rnn_layout_add(&callers, T * B, I), rnn_layout_add(&callers, T * B, H);
     rnn_layout_add(&callers, I, 3 * H), rnn_layout_add(&callers, H, 3 * H);
@@ -89,9 +89,8 @@ typedef struct {
 static void fwd_pack(void *ctx, int64_t p0, int64_t p1) {
     const gru_call *c = ctx;
     const int64_t H = c->s->d.H, n = 3 * ((H + c->p->nr - 1) / c->p->nr);
-    rnn_pack_blocks(NULL, 0, c->U, H, 3 * H, H, c->p->nr, c->up, p0, p1 < n ? p1 : n);
-    rnn_pack_blocks(NULL, 0, c->W, c->s->d.I, 3 * H, H, c->p->nr, c->upw, (p0 > n ? p0 : n) - n,
-                    p1 - n);
+    rnn_pack_blocks(NULL, 0, c->U, H, 3 * H, H, 3, c->p->nr, c->up, p0, p1);
+    rnn_pack_blocks(NULL, 0, c->W, c->s->d.I, 3 * H, H, 3, c->p->nr, c->upw, p0 - n, p1 - n);
 }
 
 static void fwd_begin(void *ctx, const rnn_block *bl) {
@@ -105,9 +104,7 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
     const int train = c->hs != NULL;
     /* h_{t-1}, all units of rows r0..; this step's rows of g, rg, rh */
-    const float *hp = train ? c->hs + (t * B + bl->r0) * H
-                      : t   ? c->y + ((t - 1) * B + bl->r0) * H
-                            : c->h0z + bl->r0 * H;
+    const float *hp = rnn_h_prev(c->hs, c->y, c->h0z, t, B, H) + bl->r0 * H;
     float *gt = c->g + (t * B + bl->r0) * G, *rgt = c->rg + ((train ? t * B : 0) + bl->r0) * G;
     float *rht = c->rh ? c->rh + ((train ? t * B : 0) + bl->r0) * H : NULL;
     const size_t n = (size_t)nrow, m = (size_t)nj;
@@ -121,16 +118,15 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
         c->p->gemm(n, m, (size_t)H, hp, (size_t)H, 0, NULL, 0,
                    c->up + (q * np + bl->j0 / nr) * H * nr, rgt + q * H + bl->j0, (size_t)G, 0);
     if (!c->s->ra) {
-        c->k->gru_fwd_reset(n, m, (size_t)H, gt + bl->j0, rgt + bl->j0, c->b + bl->j0,
-                            hp + bl->j0, rht + bl->j0);
+        c->k->gru_fwd_reset(n, m, (size_t)H, gt + bl->j0, rgt + bl->j0, c->b + bl->j0, hp + bl->j0,
+                            rht + bl->j0);
         rnn_sync(bl); /* the candidate's product reads every unit of r * h */
         c->p->gemm(n, m, (size_t)H, rht, (size_t)H, 0, NULL, 0,
                    c->up + (2 * np + bl->j0 / nr) * H * nr, rgt + 2 * H + bl->j0, (size_t)G, 0);
     }
     float *yt = c->y + t * B * H + o;
-    c->k->gru_fwd(n, m, (size_t)H, c->s->d.relu, c->s->ra, gt + bl->j0, rgt + bl->j0,
-                  c->b + bl->j0, hp + bl->j0, train ? c->hs + (t + 1) * B * H + o : yt,
-                  train ? yt : NULL);
+    c->k->gru_fwd(n, m, (size_t)H, c->s->d.relu, c->s->ra, gt + bl->j0, rgt + bl->j0, c->b + bl->j0,
+                  hp + bl->j0, train ? c->hs + (t + 1) * B * H + o : yt, train ? yt : NULL);
     rnn_sync(bl); /* the next step's product reads every unit of h_t */
 }
 
@@ -141,15 +137,14 @@ static void fwd_end(void *ctx, const rnn_block *bl) {
 }
 
 recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const float *U,
-                               const float *b, const float *x, const float *h0, float *y,
-                               float *hT, void *workspace) {
+                               const float *b, const float *x, const float *h0, float *y, float *hT,
+                               void *workspace) {
     static const char fn[] = "recur_gru_forward";
     gru_shape s;
     recur_status st;
     if ((st = gru_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
-        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) ||
-        (st = rnn_need(x, fn, "x")) || (st = rnn_need(y, fn, "y")) ||
-        (st = rnn_check_workspace(workspace, fn)))
+        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
+        (st = rnn_need(y, fn, "y")) || (st = rnn_check_workspace(workspace, fn)))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 3 * H;
     char *mem = workspace, *scratch = NULL;
@@ -157,9 +152,9 @@ recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const fl
         return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", fn,
                           s.scratch_size);
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, 1, k);
-    gru_call c = {.s = &s, .p = &p, .k = k, .W = W, .U = U, .b = b, .x = x, .h0 = h0, .y = y,
-                  .hT = hT};
+    const rnn_plan p = rnn_plan_of(&s.d, G, k);
+    gru_call c = {
+        .s = &s, .p = &p, .k = k, .W = W, .U = U, .b = b, .x = x, .h0 = h0, .y = y, .hT = hT};
     if (mem) {
         c.g = (float *)(mem + s.g), c.rg = (float *)(mem + s.rg), c.hs = (float *)(mem + s.hs);
         c.rh = s.ra ? NULL : (float *)(mem + s.rh), c.up = (float *)(mem + s.up);
@@ -170,10 +165,11 @@ recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const fl
     }
     const int64_t np = (H + p.nr - 1) / p.nr;
     c.upw = c.up + 3 * np * p.nr * H;
-    int err = p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, c.g, G);
+    int err =
+        p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, c.g, G);
     if (!err) {
-        const rnn_loop loop = {3 * np * (p.fuse ? 2 : 1), fwd_pack, fwd_begin, fwd_step, fwd_end,
-                               &c, 0};
+        const rnn_loop loop = {
+            3 * np * (p.fuse ? 2 : 1), fwd_pack, fwd_begin, fwd_step, fwd_end, &c, 0};
         rnn_loop_run(&s.d, &p, &loop);
     }
     free(scratch);
@@ -186,32 +182,22 @@ recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const fl
  * U_zr^T (2H rows) */
 static void bwd_pack(void *ctx, int64_t p0, int64_t p1) {
     const gru_call *c = ctx;
-    const int64_t H = c->s->d.H, nr = c->p->nr, nph = (H + nr - 1) / nr, nu = c->s->ra ? nph : 2 * nph;
+    const int64_t H = c->s->d.H, nr = c->p->nr, nph = (H + nr - 1) / nr,
+                  nu = c->s->ra ? nph : 2 * nph;
     if (c->s->ra) {
-        rnn_pack_t(c->U, H, 3 * H, 0, 3 * H, nr, c->up, p0, p1 < nu ? p1 : nu);
+        rnn_pack_t(c->U, H, 3 * H, 0, 3 * H, nr, c->up, p0, p1);
     } else {
-        rnn_pack_t(c->U, H, 3 * H, 2 * H, H, nr, c->up, p0, p1 < nph ? p1 : nph);
-        rnn_pack_t(c->U, H, 3 * H, 0, 2 * H, nr, c->up + nph * nr * H, (p0 > nph ? p0 : nph) - nph,
-                   (p1 < nu ? p1 : nu) - nph);
+        rnn_pack_t(c->U, H, 3 * H, 2 * H, H, nr, c->up, p0, p1);
+        rnn_pack_t(c->U, H, 3 * H, 0, 2 * H, nr, c->up + nph * nr * H, p0 - nph, p1 - nph);
     }
     /* (fused) W^T after them */
-    rnn_pack_t(c->W, c->s->d.I, 3 * H, 0, 3 * H, nr, c->upw, (p0 > nu ? p0 : nu) - nu, p1 - nu);
+    rnn_pack_t(c->W, c->s->d.I, 3 * H, 0, 3 * H, nr, c->upw, p0 - nu, p1 - nu);
 }
 
-/* dx_t[rows][i0..i1) = dG_t W^T once dG_t is complete, while it is in cache;
- * with a unit split every thread has all rows and takes a share of dx's
- * column panels */
+/* dx_t = dG_t W^T once dG_t is complete */
 static void bwd_dx(const gru_call *c, int64_t t, const rnn_block *bl) {
-    const int64_t B = c->s->d.B, I = c->s->d.I, G = 3 * c->s->d.H, nr = c->p->nr;
-    int64_t i0 = 0, i1 = I;
-    if (bl->units) {
-        recur_split((I + nr - 1) / nr, bl->nthreads, bl->thread, &i0, &i1);
-        i0 *= nr, i1 = i1 * nr < I ? i1 * nr : I;
-    }
-    if (i1 > i0)
-        c->p->gemm((size_t)(bl->r1 - bl->r0), (size_t)(i1 - i0), (size_t)G,
-                   c->g + (t * B + bl->r0) * G, (size_t)G, 0, NULL, 0, c->upw + i0 * G,
-                   c->dx + (t * B + bl->r0) * I + i0, (size_t)I, 0);
+    const int64_t B = c->s->d.B, I = c->s->d.I, G = 3 * c->s->d.H;
+    rnn_step_dx(c->p, bl, c->g + (t * B + bl->r0) * G, G, c->upw, c->dx + (t * B + bl->r0) * I, I);
 }
 
 static void bwd_begin(void *ctx, const rnn_block *bl) {
@@ -237,8 +223,8 @@ static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
         if (c->p->fuse && c->dx) bwd_dx(c, t, bl);
         return;
     }
-    c->p->gemm(n, m, (size_t)H, gt + 2 * H, (size_t)G, 0, NULL, 0, c->up + bl->j0 * H,
-               c->drh + o, (size_t)H, 0);
+    c->p->gemm(n, m, (size_t)H, gt + 2 * H, (size_t)G, 0, NULL, 0, c->up + bl->j0 * H, c->drh + o,
+               (size_t)H, 0);
     c->k->gru_bwd_reset(n, m, (size_t)H, gt + bl->j0, hp, c->drh + o, c->dh + o);
     rnn_sync(bl); /* the next product reads dr of every unit */
     if (want_dh)
@@ -261,24 +247,36 @@ recur_status recur_gru_backward(const recur_gru_desc *d, const float *W, const f
     gru_shape s;
     recur_status st;
     if ((st = gru_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
-        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) ||
-        (st = rnn_need(x, fn, "x")) || (st = rnn_need(dW, fn, "dW")) ||
-        (st = rnn_need(dU, fn, "dU")) || (st = rnn_need(db, fn, "db")) ||
-        (st = rnn_need(workspace, fn, "workspace")) || (st = rnn_check_workspace(workspace, fn)))
+        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
+        (st = rnn_need(dW, fn, "dW")) || (st = rnn_need(dU, fn, "dU")) ||
+        (st = rnn_need(db, fn, "db")) || (st = rnn_need(workspace, fn, "workspace")) ||
+        (st = rnn_check_workspace(workspace, fn)))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 3 * H;
     char *mem = workspace;
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, 1, k);
+    const rnn_plan p = rnn_plan_of(&s.d, G, k);
     const int64_t nph = (H + p.nr - 1) / p.nr, npi = p.fuse ? (I + p.nr - 1) / p.nr : 0;
-    gru_call c = {.s = &s, .p = &p, .k = k, .W = W, .U = U, .b = b, .dy = dy, .dhT = dhT, .dx = dx,
-                  .g = (float *)(mem + s.g), .rg = (float *)(mem + s.rg),
-                  .hs = (float *)(mem + s.hs), .rh = s.ra ? NULL : (float *)(mem + s.rh),
-                  .up = (float *)(mem + s.up), .dh = (float *)(mem + s.dh),
-                  .drh = (float *)(mem + s.drh), .dh0 = dh0};
+    gru_call c = {.s = &s,
+                  .p = &p,
+                  .k = k,
+                  .W = W,
+                  .U = U,
+                  .b = b,
+                  .dy = dy,
+                  .dhT = dhT,
+                  .dx = dx,
+                  .g = (float *)(mem + s.g),
+                  .rg = (float *)(mem + s.rg),
+                  .hs = (float *)(mem + s.hs),
+                  .rh = s.ra ? NULL : (float *)(mem + s.rh),
+                  .up = (float *)(mem + s.up),
+                  .dh = (float *)(mem + s.dh),
+                  .drh = (float *)(mem + s.drh),
+                  .dh0 = dh0};
     c.upw = c.up + nph * p.nr * G;
-    const rnn_loop loop = {(s.ra ? nph : 2 * nph) + npi, bwd_pack, bwd_begin, bwd_step, bwd_end,
-                           &c, 1};
+    const rnn_loop loop = {
+        (s.ra ? nph : 2 * nph) + npi, bwd_pack, bwd_begin, bwd_step, bwd_end, &c, 1};
     rnn_loop_run(&s.d, &p, &loop);
 
     const int64_t TB = T * B;

@@ -25,7 +25,8 @@
 typedef struct {
     rnn_dims d;
     size_t gates, hs, cs, dh, dc, up, ws_size; /* byte offsets into the workspace, its size */
-    size_t scratch_c, scratch_h0, scratch_up, scratch_size; /* inference: Z [T][B][4H], c, h0 [B][H], packed */
+    size_t scratch_c, scratch_h0, scratch_up,
+        scratch_size; /* inference: Z [T][B][4H], c, h0 [B][H], packed */
 } lstm_shape;
 
 static recur_status lstm_shape_init(const recur_lstm_desc *d, lstm_shape *s, const char *fn) {
@@ -34,7 +35,7 @@ static recur_status lstm_shape_init(const recur_lstm_desc *d, lstm_shape *s, con
                                     d->activation, fn, "LSTM");
     if (st) return st;
     const size_t T = (size_t)d->seq_len, B = (size_t)d->batch, I = (size_t)d->input_size,
-                 H = (size_t)d->hidden_size, packed = rnn_packed_floats(&s->d, 4, 1);
+                 H = (size_t)d->hidden_size, packed = rnn_packed_floats(&s->d, 4);
     rnn_layout ws = {0, packed != 0}, sc = {0, packed != 0}, callers = {0, 1};
     /* the caller's arrays (x, y, W, U) must be addressable too */
     rnn_layout_add(&callers, T * B, I), rnn_layout_add(&callers, T * B, H);
@@ -72,7 +73,7 @@ typedef struct {
     const simd_kernels *k;
     const float *W, *U, *b, *x, *h0, *c0, *dy, *dhT, *dcT;
     float *z, *hs, *cs, *y, *hT, *cT, *up, *upw; /* hs NULL: inference */
-    float *h0z;                                   /* inference: h0, or zeros */
+    float *h0z;                                  /* inference: h0, or zeros */
     float *dx, *dh, *dc, *dh0, *dc0;
     int64_t Ix; /* rows of W in the forward panels */
 } lstm_call;
@@ -81,7 +82,7 @@ typedef struct {
 
 static void fwd_pack(void *ctx, int64_t p0, int64_t p1) {
     const lstm_call *c = ctx;
-    rnn_pack_blocks(c->W, c->Ix, c->U, c->d->H, 4 * c->d->H, c->d->H, c->p->nr, c->up, p0, p1);
+    rnn_pack_blocks(c->W, c->Ix, c->U, c->d->H, 4 * c->d->H, c->d->H, 4, c->p->nr, c->up, p0, p1);
 }
 
 static void fwd_begin(void *ctx, const rnn_block *bl) {
@@ -99,11 +100,7 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const int64_t o = bl->r0 * H + bl->j0;
     const int train = c->hs != NULL;
     float *zt = c->z + (t * B + bl->r0) * G + bl->j0;
-    /* all units of h_{t-1}, rows r0.. (never NULL: the panels hold I + H
-     * rows, so the GEMM must read both sources) */
-    const float *hp = train ? c->hs + (t * B + bl->r0) * H
-                      : t   ? c->y + ((t - 1) * B + bl->r0) * H
-                            : c->h0z + bl->r0 * H;
+    const float *hp = rnn_h_prev(c->hs, c->y, c->h0z, t, B, H) + bl->r0 * H; /* all units */
     const float *xt = c->x + (t * B + bl->r0) * I;
     for (int64_t q = 0; q < 4; q++)
         c->p->gemm((size_t)nrow, (size_t)nj, (size_t)Ix, xt, (size_t)I, (size_t)H, hp, (size_t)H,
@@ -134,9 +131,8 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
     lstm_shape s;
     recur_status st;
     if ((st = lstm_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
-        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) ||
-        (st = rnn_need(x, fn, "x")) || (st = rnn_need(y, fn, "y")) ||
-        (st = rnn_check_workspace(workspace, fn)))
+        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
+        (st = rnn_need(y, fn, "y")) || (st = rnn_check_workspace(workspace, fn)))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 4 * H;
     char *mem = workspace;
@@ -148,9 +144,20 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
                               fn, s.scratch_size);
     }
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, 1, k);
-    lstm_call c = {.d = &s.d, .p = &p, .k = k, .W = W, .U = U, .b = b, .x = x, .h0 = h0, .c0 = c0,
-                   .y = y, .hT = hT, .cT = cT, .Ix = p.fuse ? I : 0};
+    const rnn_plan p = rnn_plan_of(&s.d, G, k);
+    lstm_call c = {.d = &s.d,
+                   .p = &p,
+                   .k = k,
+                   .W = W,
+                   .U = U,
+                   .b = b,
+                   .x = x,
+                   .h0 = h0,
+                   .c0 = c0,
+                   .y = y,
+                   .hT = hT,
+                   .cT = cT,
+                   .Ix = p.fuse ? I : 0};
     if (mem) {
         c.z = (float *)(mem + s.gates), c.hs = (float *)(mem + s.hs);
         c.cs = (float *)(mem + s.cs), c.up = (float *)(mem + s.up);
@@ -160,10 +167,11 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
         c.up = (float *)((char *)scratch + s.scratch_up);
     }
     /* unless fused: x W for all steps first, one dnnl_sgemm */
-    int err = p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, c.z, G);
+    int err =
+        p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, c.z, G);
     if (!err) {
-        const rnn_loop loop = {4 * ((H + p.nr - 1) / p.nr), fwd_pack, fwd_begin, fwd_step, fwd_end,
-                               &c, 0};
+        const rnn_loop loop = {
+            4 * ((H + p.nr - 1) / p.nr), fwd_pack, fwd_begin, fwd_step, fwd_end, &c, 0};
         rnn_loop_run(&s.d, &p, &loop);
     }
     free(scratch);
@@ -176,8 +184,8 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
 static void bwd_pack(void *ctx, int64_t p0, int64_t p1) {
     const lstm_call *c = ctx;
     const int64_t H = c->d->H, G = 4 * H, nph = (H + c->p->nr - 1) / c->p->nr;
-    rnn_pack_t(c->U, H, G, 0, G, c->p->nr, c->up, p0, p1 < nph ? p1 : nph);
-    rnn_pack_t(c->W, c->d->I, G, 0, G, c->p->nr, c->upw, (p0 > nph ? p0 : nph) - nph, p1 - nph);
+    rnn_pack_t(c->U, H, G, 0, G, c->p->nr, c->up, p0, p1);
+    rnn_pack_t(c->W, c->d->I, G, 0, G, c->p->nr, c->upw, p0 - nph, p1 - nph);
 }
 
 static void bwd_begin(void *ctx, const rnn_block *bl) {
@@ -199,19 +207,8 @@ static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     if (t > 0 || c->dh0)
         c->p->gemm((size_t)nrow, (size_t)nj, (size_t)G, gt, (size_t)G, 0, NULL, 0,
                    c->up + bl->j0 * G, c->dh + o, (size_t)H, 0);
-    /* dx_t[rows][i0..i1) = dZ_t W^T, while dZ_t is in cache (else one GEMM
-     * after); with a unit split every thread has all rows and takes a share
-     * of dx's column panels */
-    if (c->p->fuse && c->dx) {
-        int64_t i0 = 0, i1 = I;
-        if (bl->units) {
-            recur_split((I + c->p->nr - 1) / c->p->nr, bl->nthreads, bl->thread, &i0, &i1);
-            i0 *= c->p->nr, i1 = i1 * c->p->nr < I ? i1 * c->p->nr : I;
-        }
-        if (i1 > i0)
-            c->p->gemm((size_t)nrow, (size_t)(i1 - i0), (size_t)G, gt, (size_t)G, 0, NULL, 0,
-                       c->upw + i0 * G, c->dx + (t * B + bl->r0) * I + i0, (size_t)I, 0);
-    }
+    /* dx_t = dZ_t W^T (else one GEMM after the loop) */
+    if (c->p->fuse && c->dx) rnn_step_dx(c->p, bl, gt, G, c->upw, c->dx + (t * B + bl->r0) * I, I);
     /* no second barrier: each thread reads back only the units of dh it wrote */
 }
 
@@ -231,20 +228,34 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
     lstm_shape s;
     recur_status st;
     if ((st = lstm_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
-        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) ||
-        (st = rnn_need(x, fn, "x")) || (st = rnn_need(dW, fn, "dW")) ||
-        (st = rnn_need(dU, fn, "dU")) || (st = rnn_need(db, fn, "db")) ||
-        (st = rnn_need(workspace, fn, "workspace")) || (st = rnn_check_workspace(workspace, fn)))
+        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
+        (st = rnn_need(dW, fn, "dW")) || (st = rnn_need(dU, fn, "dU")) ||
+        (st = rnn_need(db, fn, "db")) || (st = rnn_need(workspace, fn, "workspace")) ||
+        (st = rnn_check_workspace(workspace, fn)))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 4 * H;
     char *mem = workspace;
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, 1, k);
+    const rnn_plan p = rnn_plan_of(&s.d, G, k);
     const int64_t nph = (H + p.nr - 1) / p.nr, npi = p.fuse ? (I + p.nr - 1) / p.nr : 0;
-    lstm_call c = {.d = &s.d, .p = &p, .k = k, .W = W, .U = U, .x = x, .dy = dy, .dhT = dhT,
-                   .dcT = dcT, .z = (float *)(mem + s.gates), .hs = (float *)(mem + s.hs),
-                   .cs = (float *)(mem + s.cs), .up = (float *)(mem + s.up), .dx = dx,
-                   .dh = (float *)(mem + s.dh), .dc = (float *)(mem + s.dc), .dh0 = dh0, .dc0 = dc0};
+    lstm_call c = {.d = &s.d,
+                   .p = &p,
+                   .k = k,
+                   .W = W,
+                   .U = U,
+                   .x = x,
+                   .dy = dy,
+                   .dhT = dhT,
+                   .dcT = dcT,
+                   .z = (float *)(mem + s.gates),
+                   .hs = (float *)(mem + s.hs),
+                   .cs = (float *)(mem + s.cs),
+                   .up = (float *)(mem + s.up),
+                   .dx = dx,
+                   .dh = (float *)(mem + s.dh),
+                   .dc = (float *)(mem + s.dc),
+                   .dh0 = dh0,
+                   .dc0 = dc0};
     c.upw = c.up + nph * p.nr * G;
     const rnn_loop loop = {nph + npi, bwd_pack, bwd_begin, bwd_step, bwd_end, &c, 1};
     rnn_loop_run(&s.d, &p, &loop);

@@ -23,7 +23,7 @@ static recur_status rnn_shape_init(const recur_rnn_desc *d, rnn_shape *s, const 
                                     d->activation, fn, "SimpleRNN");
     if (st) return st;
     const size_t T = (size_t)d->seq_len, B = (size_t)d->batch, I = (size_t)d->input_size,
-                 H = (size_t)d->hidden_size, packed = rnn_packed_floats(&s->d, 1, 1);
+                 H = (size_t)d->hidden_size, packed = rnn_packed_floats(&s->d, 1);
     rnn_layout ws = {0, packed != 0}, sc = {0, packed != 0}, callers = {0, 1};
     rnn_layout_add(&callers, T * B, I), rnn_layout_add(&callers, T * B, H);
     rnn_layout_add(&callers, I, H), rnn_layout_add(&callers, H, H);
@@ -63,7 +63,7 @@ typedef struct {
 
 static void fwd_pack(void *ctx, int64_t p0, int64_t p1) {
     const rnn_call *c = ctx;
-    rnn_pack_blocks(c->W, c->Ix, c->U, c->d->H, c->d->H, c->d->H, c->p->nr, c->up, p0, p1);
+    rnn_pack_blocks(c->W, c->Ix, c->U, c->d->H, c->d->H, c->d->H, 1, c->p->nr, c->up, p0, p1);
 }
 
 static void fwd_begin(void *ctx, const rnn_block *bl) {
@@ -77,17 +77,16 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
     const int train = c->hs != NULL;
     float *zt = c->z + t * B * H + o;
-    /* all units of h_{t-1}, rows r0.. (never NULL: the panels hold I + H rows) */
-    const float *hp = train ? c->hs + (t * B + bl->r0) * H
-                      : t   ? c->y + ((t - 1) * B + bl->r0) * H
-                            : c->h0z + bl->r0 * H;
+    const float *hp = rnn_h_prev(c->hs, c->y, c->h0z, t, B, H) + bl->r0 * H; /* all units */
     c->p->gemm((size_t)nrow, (size_t)nj, (size_t)Ix, c->x + (t * B + bl->r0) * I, (size_t)I,
                (size_t)H, hp, (size_t)H, c->up + bl->j0 / nr * (Ix + H) * nr, zt, (size_t)H,
                !c->p->fuse);
     float *yt = c->y + t * B * H + o;
-    if (train) c->k->rnn_fwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, zt, c->b + bl->j0,
-                             c->hs + (t + 1) * B * H + o, yt);
-    else c->k->rnn_fwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, zt, c->b + bl->j0, yt, NULL);
+    if (train)
+        c->k->rnn_fwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, zt, c->b + bl->j0,
+                      c->hs + (t + 1) * B * H + o, yt);
+    else
+        c->k->rnn_fwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, zt, c->b + bl->j0, yt, NULL);
     rnn_sync(bl); /* the next step's product reads every unit of h_t */
 }
 
@@ -97,15 +96,14 @@ static void fwd_end(void *ctx, const rnn_block *bl) {
 }
 
 recur_status recur_rnn_forward(const recur_rnn_desc *d, const float *W, const float *U,
-                               const float *b, const float *x, const float *h0, float *y,
-                               float *hT, void *workspace) {
+                               const float *b, const float *x, const float *h0, float *y, float *hT,
+                               void *workspace) {
     static const char fn[] = "recur_rnn_forward";
     rnn_shape s;
     recur_status st;
     if ((st = rnn_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
-        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) ||
-        (st = rnn_need(x, fn, "x")) || (st = rnn_need(y, fn, "y")) ||
-        (st = rnn_check_workspace(workspace, fn)))
+        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
+        (st = rnn_need(y, fn, "y")) || (st = rnn_check_workspace(workspace, fn)))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H;
     char *mem = workspace;
@@ -114,18 +112,29 @@ recur_status recur_rnn_forward(const recur_rnn_desc *d, const float *W, const fl
         return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", fn,
                           s.scratch_size);
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, H, 1, k);
-    rnn_call c = {.d = &s.d, .p = &p, .k = k, .W = W, .U = U, .b = b, .x = x, .h0 = h0, .y = y,
-                  .hT = hT, .Ix = p.fuse ? I : 0};
+    const rnn_plan p = rnn_plan_of(&s.d, H, k);
+    rnn_call c = {.d = &s.d,
+                  .p = &p,
+                  .k = k,
+                  .W = W,
+                  .U = U,
+                  .b = b,
+                  .x = x,
+                  .h0 = h0,
+                  .y = y,
+                  .hT = hT,
+                  .Ix = p.fuse ? I : 0};
     if (mem) {
         c.z = (float *)(mem + s.z), c.hs = (float *)(mem + s.hs), c.up = (float *)(mem + s.up);
     } else {
         c.z = scratch, c.up = (float *)((char *)scratch + s.scratch_up);
         c.h0z = (float *)((char *)scratch + s.scratch_h0);
     }
-    int err = p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, H, I, 1.0f, x, I, W, H, 0.0f, c.z, H);
+    int err =
+        p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, H, I, 1.0f, x, I, W, H, 0.0f, c.z, H);
     if (!err) {
-        const rnn_loop loop = {(H + p.nr - 1) / p.nr, fwd_pack, fwd_begin, fwd_step, fwd_end, &c, 0};
+        const rnn_loop loop = {
+            (H + p.nr - 1) / p.nr, fwd_pack, fwd_begin, fwd_step, fwd_end, &c, 0};
         rnn_loop_run(&s.d, &p, &loop);
     }
     free(scratch);
@@ -136,8 +145,8 @@ recur_status recur_rnn_forward(const recur_rnn_desc *d, const float *W, const fl
 static void bwd_pack(void *ctx, int64_t p0, int64_t p1) {
     const rnn_call *c = ctx;
     const int64_t H = c->d->H, nph = (H + c->p->nr - 1) / c->p->nr;
-    rnn_pack_t(c->U, H, H, 0, H, c->p->nr, c->up, p0, p1 < nph ? p1 : nph);
-    rnn_pack_t(c->W, c->d->I, H, 0, H, c->p->nr, c->upw, (p0 > nph ? p0 : nph) - nph, p1 - nph);
+    rnn_pack_t(c->U, H, H, 0, H, c->p->nr, c->up, p0, p1);
+    rnn_pack_t(c->W, c->d->I, H, 0, H, c->p->nr, c->upw, p0 - nph, p1 - nph);
 }
 
 static void bwd_begin(void *ctx, const rnn_block *bl) {
@@ -147,7 +156,7 @@ static void bwd_begin(void *ctx, const rnn_block *bl) {
 
 static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const rnn_call *c = ctx;
-    const int64_t B = c->d->B, I = c->d->I, H = c->d->H, nr = c->p->nr;
+    const int64_t B = c->d->B, I = c->d->I, H = c->d->H;
     const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
     float *dzt = c->z + (t * B + bl->r0) * H;
     c->k->rnn_bwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, c->hs + (t + 1) * B * H + o,
@@ -156,16 +165,7 @@ static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     if (t > 0 || c->dh0)
         c->p->gemm((size_t)nrow, (size_t)nj, (size_t)H, dzt, (size_t)H, 0, NULL, 0,
                    c->up + bl->j0 * H, c->dh + o, (size_t)H, 0);
-    if (c->p->fuse && c->dx) {
-        int64_t i0 = 0, i1 = I;
-        if (bl->units) {
-            recur_split((I + nr - 1) / nr, bl->nthreads, bl->thread, &i0, &i1);
-            i0 *= nr, i1 = i1 * nr < I ? i1 * nr : I;
-        }
-        if (i1 > i0)
-            c->p->gemm((size_t)nrow, (size_t)(i1 - i0), (size_t)H, dzt, (size_t)H, 0, NULL, 0,
-                       c->upw + i0 * H, c->dx + (t * B + bl->r0) * I + i0, (size_t)I, 0);
-    }
+    if (c->p->fuse && c->dx) rnn_step_dx(c->p, bl, dzt, H, c->upw, c->dx + (t * B + bl->r0) * I, I);
 }
 
 static void bwd_end(void *ctx, const rnn_block *bl) {
@@ -182,19 +182,30 @@ recur_status recur_rnn_backward(const recur_rnn_desc *d, const float *W, const f
     rnn_shape s;
     recur_status st;
     if ((st = rnn_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
-        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) ||
-        (st = rnn_need(x, fn, "x")) || (st = rnn_need(dW, fn, "dW")) ||
-        (st = rnn_need(dU, fn, "dU")) || (st = rnn_need(db, fn, "db")) ||
-        (st = rnn_need(workspace, fn, "workspace")) || (st = rnn_check_workspace(workspace, fn)))
+        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
+        (st = rnn_need(dW, fn, "dW")) || (st = rnn_need(dU, fn, "dU")) ||
+        (st = rnn_need(db, fn, "db")) || (st = rnn_need(workspace, fn, "workspace")) ||
+        (st = rnn_check_workspace(workspace, fn)))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H;
     char *mem = workspace;
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, H, 1, k);
+    const rnn_plan p = rnn_plan_of(&s.d, H, k);
     const int64_t nph = (H + p.nr - 1) / p.nr, npi = p.fuse ? (I + p.nr - 1) / p.nr : 0;
-    rnn_call c = {.d = &s.d, .p = &p, .k = k, .W = W, .U = U, .x = x, .dy = dy, .dhT = dhT,
-                  .z = (float *)(mem + s.z), .hs = (float *)(mem + s.hs),
-                  .up = (float *)(mem + s.up), .dx = dx, .dh = (float *)(mem + s.dh), .dh0 = dh0};
+    rnn_call c = {.d = &s.d,
+                  .p = &p,
+                  .k = k,
+                  .W = W,
+                  .U = U,
+                  .x = x,
+                  .dy = dy,
+                  .dhT = dhT,
+                  .z = (float *)(mem + s.z),
+                  .hs = (float *)(mem + s.hs),
+                  .up = (float *)(mem + s.up),
+                  .dx = dx,
+                  .dh = (float *)(mem + s.dh),
+                  .dh0 = dh0};
     c.upw = c.up + nph * p.nr * H;
     const rnn_loop loop = {nph + npi, bwd_pack, bwd_begin, bwd_step, bwd_end, &c, 1};
     rnn_loop_run(&s.d, &p, &loop);

@@ -10,7 +10,8 @@ recur_status rnn_dims_init(rnn_dims *d, int T, int B, int I, int H, recur_act ac
     const struct {
         const char *name;
         int v;
-    } dims[] = {{"seq_len (T)", T}, {"batch (B)", B}, {"input_size (I)", I}, {"hidden_size (H)", H}};
+    } dims[] = {
+        {"seq_len (T)", T}, {"batch (B)", B}, {"input_size (I)", I}, {"hidden_size (H)", H}};
     for (size_t k = 0; k < 4; k++)
         if (dims[k].v <= 0)
             return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: %s must be positive, got %d", fn,
@@ -48,8 +49,8 @@ recur_status rnn_need(const void *p, const char *fn, const char *name) {
 
 recur_status rnn_check_workspace(const void *ws, const char *fn) {
     if ((uintptr_t)ws % RECUR_ALIGN)
-        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: workspace %p is not 64-byte aligned",
-                          fn, ws);
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: workspace %p is not 64-byte aligned", fn,
+                          ws);
     return RECUR_OK;
 }
 
@@ -84,22 +85,20 @@ static int fuse_input(const rnn_dims *d, int64_t G, int nt, int units) {
     return bytes <= ((size_t)1 << 20) || (bytes <= ((size_t)8 << 20) && rows >= 16);
 }
 
-rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, int fusable, const simd_kernels *k) {
+rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k) {
     rnn_plan p = {k->gemm, (int64_t)k->gemm_nr, recur_threads(), 0, 0};
     p.units = use_unit_split(d, p.nt, p.nr);
-    p.fuse = fusable && fuse_input(d, G, p.nt, p.units);
+    p.fuse = fuse_input(d, G, p.nt, p.units);
     return p;
 }
 
-size_t rnn_packed_floats(const rnn_dims *d, int64_t gates, int fusable) {
-    /* panels at most 32 wide: forward gates*H' x (I+H) with the input fused
-     * (H x H' blocks of U otherwise), backward gates*H x (H' + I') (' =
-     * rounded up to 32); 0 on overflow (the layout then fails) */
+size_t rnn_packed_floats(const rnn_dims *d, int64_t gates) {
+    /* panels at most 32 wide: forward gates*H' x (I+H), backward gates*H x
+     * (H' + I') (' = rounded up to 32); 0 on overflow (the layout then fails) */
     const size_t Hp = ((size_t)d->H + 31) / 32 * 32, Ip = ((size_t)d->I + 31) / 32 * 32;
-    const size_t G = (size_t)gates * (size_t)d->H, K = (size_t)(fusable ? d->I : 0) + (size_t)d->H;
+    const size_t G = (size_t)gates * (size_t)d->H, K = (size_t)d->I + (size_t)d->H;
     size_t fwd, bwd;
-    if (!recur_mul((size_t)gates * Hp, K, &fwd) || !recur_mul(G, Hp + (fusable ? Ip : 0), &bwd))
-        return 0;
+    if (!recur_mul((size_t)gates * Hp, K, &fwd) || !recur_mul(G, Hp + Ip, &bwd)) return 0;
     return fwd > bwd ? fwd : bwd;
 }
 
@@ -112,14 +111,18 @@ void rnn_sync(const rnn_block *bl) {
 void rnn_copy_block(float *dst, const float *src, const rnn_block *bl, int64_t H) {
     for (int64_t r = bl->r0; r < bl->r1; r++) {
         size_t n = (size_t)(bl->j1 - bl->j0) * sizeof(float);
-        if (src) memcpy(dst + r * H + bl->j0, src + r * H + bl->j0, n);
-        else memset(dst + r * H + bl->j0, 0, n);
+        if (src)
+            memcpy(dst + r * H + bl->j0, src + r * H + bl->j0, n);
+        else
+            memset(dst + r * H + bl->j0, 0, n);
     }
 }
 
 void rnn_pack_blocks(const float *A1, int64_t K1, const float *A2, int64_t K2, int64_t ld,
-                     int64_t H, int64_t nr, float *dst, int64_t p0, int64_t p1) {
+                     int64_t H, int64_t gates, int64_t nr, float *dst, int64_t p0, int64_t p1) {
     const int64_t np = (H + nr - 1) / nr, K = K1 + K2;
+    if (p0 < 0) p0 = 0;
+    if (p1 > gates * np) p1 = gates * np;
     for (int64_t P = p0; P < p1; P++) {
         const int64_t q = P / np, j0 = (P % np) * nr, w = H - j0 < nr ? H - j0 : nr;
         float *out = dst + P * K * nr;
@@ -135,6 +138,8 @@ void rnn_pack_blocks(const float *A1, int64_t K1, const float *A2, int64_t K2, i
  * apart at the usual H, so more of them at once would overfill their L1 sets. */
 void rnn_pack_t(const float *A, int64_t n, int64_t lda, int64_t k0, int64_t K, int64_t nr,
                 float *dst, int64_t p0, int64_t p1) {
+    if (p0 < 0) p0 = 0;
+    if (p1 > (n + nr - 1) / nr) p1 = (n + nr - 1) / nr;
     for (int64_t P = p0; P < p1; P++) {
         const int64_t j0 = P * nr, w = n - j0 < nr ? n - j0 : nr;
         float *out = dst + P * K * nr;
@@ -145,10 +150,23 @@ void rnn_pack_t(const float *A, int64_t n, int64_t lda, int64_t k0, int64_t K, i
             for (int64_t c0 = 0; c0 < K; c0 += 16) {
                 const int64_t c1 = c0 + 16 < K ? c0 + 16 : K;
                 for (int64_t k = c0; k < c1; k++)
-                    for (int64_t jj = b0; jj < b1; jj++) out[k * nr + jj] = src[(j0 + jj) * lda + k];
+                    for (int64_t jj = b0; jj < b1; jj++)
+                        out[k * nr + jj] = src[(j0 + jj) * lda + k];
             }
         }
     }
+}
+
+void rnn_step_dx(const rnn_plan *p, const rnn_block *bl, const float *dz, int64_t G,
+                 const float *wt, float *dx, int64_t I) {
+    int64_t i0 = 0, i1 = I;
+    if (bl->units) {
+        recur_split((I + p->nr - 1) / p->nr, bl->nthreads, bl->thread, &i0, &i1);
+        i0 *= p->nr, i1 = i1 * p->nr < I ? i1 * p->nr : I;
+    }
+    if (i1 > i0)
+        p->gemm((size_t)(bl->r1 - bl->r0), (size_t)(i1 - i0), (size_t)G, dz, (size_t)G, 0, NULL, 0,
+                wt + i0 * G, dx + i0, (size_t)I, 0);
 }
 
 /* threads for the time loop: no more than there are rows or unit panels */
@@ -207,7 +225,8 @@ int rnn_weight_grads(int nt, int64_t TB, const rnn_wgrad *w, int nw, const rnn_b
         int e = 0;
         int64_t base = 0;
         for (int k = 0; k < nw && !e; base += w[k].K, k++) {
-            const int64_t a = r0 > base ? r0 - base : 0, z = r1 - base < w[k].K ? r1 - base : w[k].K;
+            const int64_t a = r0 > base ? r0 - base : 0,
+                          z = r1 - base < w[k].K ? r1 - base : w[k].K;
             if (a < z)
                 e = recur_sgemm('T', 'N', z - a, w[k].N, TB, 1.0f, w[k].A + a, w[k].lda, w[k].dZ,
                                 w[k].ldz, 0.0f, w[k].dst + a * w[k].ldd, w[k].ldd);

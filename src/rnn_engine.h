@@ -54,18 +54,17 @@ typedef struct {
     int fuse;                /* the input product runs in the per-step GEMM */
 } rnn_plan;
 
-/* G: columns of the cell's products; fusable: the cell can sum x_t W and
- * h_{t-1} U before its gate math. */
-rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, int fusable, const simd_kernels *k);
+/* G: columns of the cell's products. */
+rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k);
 
-/* Largest packed-weight region any plan may need, in floats: forward blocks
- * of [W; U] (fusable) or U, and backward transposes of U and W. */
-size_t rnn_packed_floats(const rnn_dims *d, int64_t gates, int fusable);
+/* Largest packed-weight region any plan may need, in floats: forward gate
+ * blocks of W and U, backward transposes of U and W. */
+size_t rnn_packed_floats(const rnn_dims *d, int64_t gates);
 
 /* A thread's part of each step: batch rows [r0, r1) and hidden units [j0, j1). */
 typedef struct {
     int64_t r0, r1, j0, j1;
-    int units;           /* the plan's split */
+    int units;            /* the plan's split */
     int thread, nthreads; /* this thread among the loop's */
 } rnn_block;
 
@@ -77,14 +76,33 @@ void rnn_sync(const rnn_block *bl);
 void rnn_copy_block(float *dst, const float *src, const rnn_block *bl, int64_t H);
 
 /* Packs column blocks of the two-source matrix [A1 (K1 rows); A2 (K2 rows)]
- * (row stride ld): block q is columns [q*H, q*H + H), cut into np =
- * ceil(H/nr) panels of K1+K2 rows; panel P = q*np + p; packs P in [p0, p1). */
+ * (row stride ld): block q < gates is columns [q*H, q*H + H), cut into np =
+ * ceil(H/nr) panels of K1+K2 rows; panel P = q*np + p. Packs the panels of
+ * [p0, p1) that exist: a caller packing several matrices one after another
+ * passes each its share of one range, shifted by the panels before it. */
 void rnn_pack_blocks(const float *A1, int64_t K1, const float *A2, int64_t K2, int64_t ld,
-                     int64_t H, int64_t nr, float *dst, int64_t p0, int64_t p1);
+                     int64_t H, int64_t gates, int64_t nr, float *dst, int64_t p0, int64_t p1);
 /* Packs the transpose of columns [k0, k0+K) of A [n][lda]: ceil(n/nr) panels
- * of K rows (panel P holds rows [P*nr, P*nr+nr) of A as columns); [p0, p1). */
+ * of K rows (panel P holds rows [P*nr, P*nr+nr) of A as columns); the panels
+ * of [p0, p1) that exist, as rnn_pack_blocks. */
 void rnn_pack_t(const float *A, int64_t n, int64_t lda, int64_t k0, int64_t K, int64_t nr,
                 float *dst, int64_t p0, int64_t p1);
+
+/* h_{t-1} for step t, row 0 of [B][H]: the training tape hs [T+1][B][H]
+ * (hs[0] is h0 or zeros), or in inference (hs NULL) y_{t-1}, and for t = 0 a
+ * copy of h0 or zeros in h0z (never NULL: the panels the step GEMM reads
+ * always hold the rows of U). */
+static inline const float *rnn_h_prev(const float *hs, const float *y, const float *h0z, int64_t t,
+                                      int64_t B, int64_t H) {
+    return hs ? hs + t * B * H : t ? y + (t - 1) * B * H : h0z;
+}
+
+/* dx_t = dZ_t W^T for the block's rows, while dZ_t is in cache (the fused
+ * path): dz [rows][G] and dx [rows][I] start at the block's first row, wt is
+ * W^T packed by rnn_pack_t. With a unit split every thread has all rows and
+ * takes a share of dx's column panels. */
+void rnn_step_dx(const rnn_plan *p, const rnn_block *bl, const float *dz, int64_t G,
+                 const float *wt, float *dx, int64_t I);
 
 /* One call's time loop. All threads first run pack(ctx, p0, p1) over their
  * share of npack panels, then begin(ctx, block); a barrier; then step(ctx,

@@ -10,9 +10,9 @@
 
 enum { NR = 16 };
 
-void f32_gemm_packed__scalar(size_t M, size_t N, size_t K1, const float *A1, size_t lda1,
-                             size_t K2, const float *A2, size_t lda2, const float *Bp, float *C,
-                             size_t ldc, int accumulate) {
+void f32_gemm_packed__scalar(size_t M, size_t N, size_t K1, const float *A1, size_t lda1, size_t K2,
+                             const float *A2, size_t lda2, const float *Bp, float *C, size_t ldc,
+                             int accumulate) {
     const size_t K = K1 + K2;
     for (size_t j0 = 0; j0 < N; j0 += NR) {
         const float *P = Bp + j0 / NR * K * NR;

@@ -4,9 +4,15 @@
 
 #include "../kernels.h"
 
-static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-static float act(int relu, float x) { return relu ? (x > 0.0f ? x : 0.0f) : tanhf(x); }
-static float dact(int relu, float a) { return relu ? (a > 0.0f ? 1.0f : 0.0f) : 1.0f - a * a; }
+static float sigmoid(float x) {
+    return 1.0f / (1.0f + expf(-x));
+}
+static float act(int relu, float x) {
+    return relu ? (x > 0.0f ? x : 0.0f) : tanhf(x);
+}
+static float dact(int relu, float a) {
+    return relu ? (a > 0.0f ? 1.0f : 0.0f) : 1.0f - a * a;
+}
 
 /* g, rg [rows][3H]: z = sig(g_z + b0_z + rg_z + b1_z) ... h = z*h_prev + (1-z)*hh */
 void gru_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,

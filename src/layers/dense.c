@@ -51,7 +51,8 @@ static int init(const layer *L, float *p, uint64_t *rng) {
 
 static int alloc(layer *L, int batch) {
     if (L->act != RECUR_ACT_SOFTMAX) return 1;
-    return (L->pre = model_alloc_floats((size_t)L->out_steps * (size_t)batch * L->out_feat)) != NULL;
+    return (L->pre = model_alloc_floats((size_t)L->out_steps * (size_t)batch * L->out_feat)) !=
+           NULL;
 }
 
 static void release(layer *L) {
@@ -66,8 +67,8 @@ static recur_status forward(recur_model *m, layer *L, int l, const float *in, in
     const float *W = m->params + L->w_off, *b = W + in_f * u;
     float *z = L->act == RECUR_ACT_SOFTMAX ? L->pre : L->out;
     *out = L->out;
-    int e = recur_sgemm_par(recur_threads(), 'N', 'N', rows, u, in_f, 1.0f, in, in_f, W, u, 0.0f,
-                            z, u);
+    int e =
+        recur_sgemm_par(recur_threads(), 'N', 'N', rows, u, in_f, 1.0f, in, in_f, W, u, 0.0f, z, u);
     if (e) return recur_gemm_fail(e, "forward");
     const simd_kernels *k = recur_kernels();
     for (int64_t r = 0; r < rows; r++) {
@@ -77,8 +78,12 @@ static recur_status forward(recur_model *m, layer *L, int l, const float *in, in
         case RECUR_ACT_RELU:
             for (int64_t j = 0; j < u; j++) o[j] = zr[j] > 0.0f ? zr[j] : 0.0f;
             break;
-        case RECUR_ACT_TANH: k->vtanh((size_t)u, zr, o); break;
-        case RECUR_ACT_SIGMOID: k->vsigmoid((size_t)u, zr, o); break;
+        case RECUR_ACT_TANH:
+            k->vtanh((size_t)u, zr, o);
+            break;
+        case RECUR_ACT_SIGMOID:
+            k->vsigmoid((size_t)u, zr, o);
+            break;
         case RECUR_ACT_SOFTMAX: {
             float mx = zr[0];
             for (int64_t j = 1; j < u; j++) mx = zr[j] > mx ? zr[j] : mx;
@@ -88,7 +93,8 @@ static recur_status forward(recur_model *m, layer *L, int l, const float *in, in
             for (int64_t j = 0; j < u; j++) o[j] *= inv;
             break;
         }
-        default: break; /* linear: z is out */
+        default:
+            break; /* linear: z is out */
         }
     }
     return RECUR_OK;
@@ -119,7 +125,8 @@ static recur_status backward(recur_model *m, layer *L, int l, int B, float *din)
             for (int64_t j = 0; j < u; j++) d[j] = o[j] * (d[j] - (float)s);
             break;
         }
-        default: break;
+        default:
+            break;
         }
     }
     float *db = g + in_f * u;
@@ -133,8 +140,8 @@ static recur_status backward(recur_model *m, layer *L, int l, int B, float *din)
     return e ? recur_gemm_fail(e, "backward") : RECUR_OK;
 }
 
-const layer_ops layer_dense = {2,      "dense", "Dense",  "dense", parse,    build,   arrays,
-                               init,   alloc,   release,  forward, backward, NULL};
+const layer_ops layer_dense = {2,    "dense", "Dense", "dense", parse,    build, arrays,
+                               init, alloc,   release, forward, backward, NULL};
 
 recur_status recur_model_add_dense(recur_model *m, int units, recur_act activation) {
     layer L = {.ops = &layer_dense, .units = units, .act = activation};

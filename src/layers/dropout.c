@@ -88,8 +88,8 @@ static recur_status backward(recur_model *m, layer *L, int l, int B, float *din)
     return RECUR_OK;
 }
 
-const layer_ops layer_dropout = {3,     "dropout", "Dropout", "dropout", parse,    build, NULL,
-                                 NULL,  alloc,     release,   forward,   backward, NULL};
+const layer_ops layer_dropout = {3,    "dropout", "Dropout", "dropout", parse,    build, NULL,
+                                 NULL, alloc,     release,   forward,   backward, NULL};
 
 recur_status recur_model_add_dropout(recur_model *m, float rate) {
     layer L = {.ops = &layer_dropout, .rate = rate};

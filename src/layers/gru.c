@@ -3,7 +3,9 @@
  * (input, recurrent) with reset_after (Keras 2's default), [3 units] without. */
 #include "recurrent.h"
 
-static size_t bias_len(const layer *L) { return (L->option ? 6 : 3) * (size_t)L->units; }
+static size_t bias_len(const layer *L) {
+    return (L->option ? 6 : 3) * (size_t)L->units;
+}
 
 static recur_gru_desc desc(const layer *L, int B) {
     recur_gru_desc d = {L->in_steps, B, L->in_feat, L->units, L->act, L->option};
@@ -28,16 +30,29 @@ static recur_status backward(const layer *L, int B, const float *W, const float 
     return recur_gru_backward(&d, W, U, b, x, NULL, dy, dhT, dx, NULL, dW, dU, db, ws);
 }
 
-static const recurrent_cell cell = {"a GRU", 3, "reset_after", bias_len, NULL, workspace_size,
-                                    forward, backward};
+static const recurrent_cell cell = {"a GRU",        3,       "reset_after", bias_len, NULL,
+                                    workspace_size, forward, backward};
 
-const layer_ops layer_gru = {4, "gru", "GRU", "gru", recurrent_parse, recurrent_build,
-                             recurrent_arrays, recurrent_init, recurrent_alloc, recurrent_release,
-                             recurrent_forward, recurrent_backward, &cell};
+const layer_ops layer_gru = {4,
+                             "gru",
+                             "GRU",
+                             "gru",
+                             recurrent_parse,
+                             recurrent_build,
+                             recurrent_arrays,
+                             recurrent_init,
+                             recurrent_alloc,
+                             recurrent_release,
+                             recurrent_forward,
+                             recurrent_backward,
+                             &cell};
 
 recur_status recur_model_add_gru(recur_model *m, int units, recur_act activation, int reset_after,
                                  int return_sequences) {
-    layer L = {.ops = &layer_gru, .units = units, .act = activation, .option = reset_after,
+    layer L = {.ops = &layer_gru,
+               .units = units,
+               .act = activation,
+               .option = reset_after,
                .return_sequences = return_sequences != 0};
     return model_add(m, &L, "recur_model_add_gru");
 }

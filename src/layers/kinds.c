@@ -2,5 +2,5 @@
  * line here. */
 #include "../model.h"
 
-const layer_ops *const layer_kinds[] = {&layer_lstm, &layer_dense, &layer_dropout, &layer_gru,
-                                        &layer_simple_rnn, NULL};
+const layer_ops *const layer_kinds[] = {&layer_lstm, &layer_dense,      &layer_dropout,
+                                        &layer_gru,  &layer_simple_rnn, NULL};

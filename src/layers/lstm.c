@@ -3,7 +3,9 @@
  * the forget block starts at 1 (Keras's unit_forget_bias). */
 #include "recurrent.h"
 
-static size_t bias_len(const layer *L) { return 4 * (size_t)L->units; }
+static size_t bias_len(const layer *L) {
+    return 4 * (size_t)L->units;
+}
 
 static void init_bias(const layer *L, float *b) {
     for (int j = 0; j < L->units; j++) b[L->units + j] = 1.0f;
@@ -33,16 +35,28 @@ static recur_status backward(const layer *L, int B, const float *W, const float 
                                db, ws);
 }
 
-static const recurrent_cell cell = {"an LSTM", 4, NULL, bias_len, init_bias, workspace_size,
-                                    forward, backward};
+static const recurrent_cell cell = {"an LSTM",      4,       NULL,    bias_len, init_bias,
+                                    workspace_size, forward, backward};
 
-const layer_ops layer_lstm = {1, "lstm", "LSTM", "lstm", recurrent_parse, recurrent_build,
-                              recurrent_arrays, recurrent_init, recurrent_alloc, recurrent_release,
-                              recurrent_forward, recurrent_backward, &cell};
+const layer_ops layer_lstm = {1,
+                              "lstm",
+                              "LSTM",
+                              "lstm",
+                              recurrent_parse,
+                              recurrent_build,
+                              recurrent_arrays,
+                              recurrent_init,
+                              recurrent_alloc,
+                              recurrent_release,
+                              recurrent_forward,
+                              recurrent_backward,
+                              &cell};
 
 recur_status recur_model_add_lstm(recur_model *m, int units, recur_act activation,
                                   int return_sequences) {
-    layer L = {.ops = &layer_lstm, .units = units, .act = activation,
+    layer L = {.ops = &layer_lstm,
+               .units = units,
+               .act = activation,
                .return_sequences = return_sequences != 0};
     return model_add(m, &L, "recur_model_add_lstm");
 }

@@ -21,9 +21,12 @@ int recurrent_parse(layer *L, char **f, int n, char *why, size_t whylen) {
     if (!model_parse_units(f[0], &L->units))
         return snprintf(why, whylen, "units '%s' is not an integer in [1, 1048576]", f[0]), 0;
     for (int k = 1; k < n; k++) {
-        if (!strcmp(f[k], "seq")) L->return_sequences = 1;
-        else if (k == 1 && !strcmp(f[k], "tanh")) L->act = RECUR_ACT_TANH;
-        else if (k == 1 && !strcmp(f[k], "relu")) L->act = RECUR_ACT_RELU;
+        if (!strcmp(f[k], "seq"))
+            L->return_sequences = 1;
+        else if (k == 1 && !strcmp(f[k], "tanh"))
+            L->act = RECUR_ACT_TANH;
+        else if (k == 1 && !strcmp(f[k], "relu"))
+            L->act = RECUR_ACT_RELU;
         else if (optlen && !strncmp(f[k], c->option_name, optlen) && f[k][optlen] == '=' &&
                  (f[k][optlen + 1] == '0' || f[k][optlen + 1] == '1') && !f[k][optlen + 2])
             L->option = f[k][optlen + 1] - '0';
@@ -42,7 +45,8 @@ recur_status recurrent_build(layer *L, int has_prev, int index, const char *fn) 
         return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: units must be in [1, 1048576], got %d",
                           fn, L->units);
     if (L->act != RECUR_ACT_TANH && L->act != RECUR_ACT_RELU)
-        return recur_fail(model_act_name(L->act) ? RECUR_ERR_UNSUPPORTED : RECUR_ERR_INVALID_ARGUMENT,
+        return recur_fail(model_act_name(L->act) ? RECUR_ERR_UNSUPPORTED
+                                                 : RECUR_ERR_INVALID_ARGUMENT,
                           "%s: %s's activation must be tanh or relu, not %s", fn, c->name,
                           model_act_name(L->act) ? model_act_name(L->act) : "unknown");
     if (c->option_name && L->option != 0 && L->option != 1)
@@ -86,7 +90,8 @@ int recurrent_alloc(layer *L, int batch) {
     size_t ws = L->ops->cell->workspace_size(L, batch);
     if (!ws || !(L->ws = aligned_alloc(RECUR_ALIGN, recur_round_up(ws)))) return 0;
     if (!L->return_sequences)
-        return (L->seq = model_alloc_floats((size_t)L->in_steps * (size_t)batch * L->units)) != NULL;
+        return (L->seq = model_alloc_floats((size_t)L->in_steps * (size_t)batch * L->units)) !=
+               NULL;
     return 1;
 }
 

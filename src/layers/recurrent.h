@@ -15,9 +15,9 @@ struct recurrent_cell {
     size_t (*workspace_size)(const layer *L, int B);
     recur_status (*forward)(const layer *L, int B, const float *W, const float *U, const float *b,
                             const float *x, float *y, float *hT, void *ws);
-    recur_status (*backward)(const layer *L, int B, const float *W, const float *U,
-                             const float *b, const float *x, const float *dy, const float *dhT,
-                             float *dx, float *dW, float *dU, float *db, void *ws);
+    recur_status (*backward)(const layer *L, int B, const float *W, const float *U, const float *b,
+                             const float *x, const float *dy, const float *dhT, float *dx,
+                             float *dW, float *dU, float *db, void *ws);
 };
 
 int recurrent_parse(layer *L, char **f, int n, char *why, size_t whylen);
