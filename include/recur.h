@@ -98,6 +98,19 @@ typedef enum {
  * workspace: caller-owned, at least recur_lstm_workspace_size(d) bytes,
  * 64-byte aligned (e.g. aligned_alloc(64, round_up(size, 64))).
  *
+ * Masking (d->mask, Keras's RNN with a mask): mask [T][B] bytes, time-major
+ * (mask[t * B + b]), non-zero = step t of sample b is valid; NULL = every step
+ * is valid (a positional initializer {T, B, I, H, act} leaves it NULL). At a
+ * masked step the sample's states are carried through unchanged, h_t = h_{t-1},
+ * c_t = c_{t-1}, and y_t = h_t: the last valid step's h, or h0 before any
+ * valid step; hT, cT are the states after the last step. Backward is the exact
+ * gradient of that: a masked step's gate pre-activation gradients are 0 (it
+ * adds nothing to dW, dU, db; its dx_t row is 0) and the state gradients pass
+ * straight through, dh_{t-1} = dh_t + dy_t, dc_{t-1} = dc_t. Any pattern works
+ * (left or right padding, holes, a sample masked throughout). Backward must be
+ * given the mask its forward had. Masked steps are still computed and then
+ * discarded, so their x must be finite (a NaN there reaches dW as 0 * NaN).
+ *
  * Errors: RECUR_ERR_NULL_POINTER for a required pointer that is NULL,
  * RECUR_ERR_INVALID_ARGUMENT for non-positive sizes, sizes whose buffers
  * overflow, or a misaligned workspace, RECUR_ERR_UNSUPPORTED for an activation
@@ -107,6 +120,7 @@ typedef enum {
 typedef struct recur_lstm_desc {
     int seq_len, batch, input_size, hidden_size; /* T, B, I, H */
     recur_act activation;                        /* RECUR_ACT_TANH or RECUR_ACT_RELU */
+    const unsigned char *mask; /* [T][B], non-zero = step valid; NULL: all valid (see above) */
 } recur_lstm_desc;
 
 /* Bytes of training workspace; 0 if the descriptor is invalid. */
@@ -142,7 +156,9 @@ RECUR_API recur_status recur_lstm_backward(const recur_lstm_desc *d, const float
  * y, dy [T][B][H]; h0, hT, dhT, dh0 [B][H]; h0 NULL means zeros, hT NULL not
  * wanted; the workspace makes a training forward, NULL an inference one with
  * the same y; backward after that forward, dy/dhT NULL mean zeros, dx/dh0
- * NULL are skipped, dW, dU, db are OVERWRITTEN. Errors: as the LSTM's, plus
+ * NULL are skipped, dW, dU, db are OVERWRITTEN. mask: as the LSTM's (masked
+ * steps carry h through, y_t = h_t; backward zeroes their gate gradients and
+ * passes dh_{t-1} = dh_t + dy_t). Errors: as the LSTM's, plus
  * RECUR_ERR_INVALID_ARGUMENT for reset_after other than 0 or 1. */
 typedef struct recur_gru_desc {
     int seq_len, batch, input_size, hidden_size; /* T, B, I, H */
@@ -150,6 +166,7 @@ typedef struct recur_gru_desc {
     int reset_after;      /* 1 (Keras 2 / TF2 default): reset gate applied after the recurrent product,
                              b is [2][3H] (row 0 input bias, row 1 recurrent bias);
                              0: reset gate applied to h before the product, b is [3H] */
+    const unsigned char *mask; /* [T][B], non-zero = step valid; NULL: all valid (as the LSTM's) */
 } recur_gru_desc;
 RECUR_API size_t recur_gru_workspace_size(const recur_gru_desc *d);
 /* Bytes an inference forward (workspace NULL) allocates; 0 if invalid. */
@@ -166,10 +183,12 @@ RECUR_API recur_status recur_gru_backward(const recur_gru_desc *d, const float *
  *
  *   h_t = act(x_t W + h_{t-1} U + b)     y_t = h_t
  * W [I][H], U [H][H], b [H]; act tanh (Keras's default) or relu; layouts,
- * NULL arguments, workspace and errors as the LSTM's. */
+ * NULL arguments, workspace, mask (h carried through masked steps) and errors
+ * as the LSTM's. */
 typedef struct recur_rnn_desc {
     int seq_len, batch, input_size, hidden_size; /* T, B, I, H */
     recur_act activation; /* RECUR_ACT_TANH (Keras default) or RECUR_ACT_RELU */
+    const unsigned char *mask; /* [T][B], non-zero = step valid; NULL: all valid (as the LSTM's) */
 } recur_rnn_desc;
 RECUR_API size_t recur_rnn_workspace_size(const recur_rnn_desc *d);
 RECUR_API size_t recur_rnn_inference_scratch_size(const recur_rnn_desc *d);
@@ -227,6 +246,135 @@ RECUR_API recur_status recur_model_add_dropout(recur_model *m, float rate);
  * adds nothing and the message names the item. */
 RECUR_API recur_status recur_model_add_layers(recur_model *m, const char *spec);
 
+/* ---- Tokens, masks, both directions ------------------------------------ *
+ *
+ * Keras's Embedding(input_dim, output_dim, mask_zero): token ids in, vectors
+ * of output_dim out (uniform(-0.05, 0.05) initial weights). It must be the
+ * first layer of a model created with features = 1; the model then takes
+ * int32 token ids [N][T] through the *_ids calls below (the float calls refuse
+ * it, and the *_ids calls refuse a float model). An id outside [0, input_dim)
+ * is an error naming the sample and the step. mask_zero: id 0 is padding and
+ * masks its step. Spec: embedding:INPUT_DIM:OUTPUT_DIM[:mask_zero]. */
+RECUR_API recur_status recur_model_add_embedding(recur_model *m, int input_dim, int output_dim,
+                                                 int mask_zero);
+/* Keras's Masking(mask_value): a step whose features all equal mask_value is
+ * masked (and its features become 0, as Keras's). Spec: masking[:VALUE]
+ * (default 0). */
+RECUR_API recur_status recur_model_add_masking(recur_model *m, float mask_value);
+
+/* A mask made by Embedding(mask_zero) or Masking flows through Dropout, Dense
+ * and recurrent layers with return_sequences, as in Keras. A recurrent layer
+ * at a masked step carries its states through unchanged and outputs its
+ * previous output (zeros before the first valid step); inside Bidirectional
+ * with return_sequences it outputs zeros there instead (Keras sets
+ * zero_output_for_mask on both copies). Losses and metrics skip masked steps.
+ *
+ * Recurrent specs take `backwards` (Keras go_backwards: the layer reads the
+ * sequence from its last step, and a sequence output comes out in that
+ * reversed order), e.g. lstm:64:seq:backwards. */
+
+typedef enum {
+    RECUR_MERGE_CONCAT, /* Keras's default: [forward | backward] features */
+    RECUR_MERGE_SUM,
+    RECUR_MERGE_MUL,
+    RECUR_MERGE_AVE
+} recur_merge_mode;
+/* Keras's Bidirectional(layer, merge_mode) over the recurrent layer that
+ * `layer_spec` describes (built-in or custom cell: "lstm:64:seq",
+ * "cell:mgu:32"): a forward copy and a backward copy (go_backwards, its
+ * sequence output flipped back into time order), each with its own weights
+ * (forward's arrays then backward's in the parameter buffer), merged. Spec:
+ * bidirectional:KIND:...[:merge=concat|sum|mul|ave], e.g.
+ * "bidirectional:lstm:64:seq:merge=sum". */
+RECUR_API recur_status recur_model_add_bidirectional(recur_model *m, const char *layer_spec,
+                                                     recur_merge_mode merge);
+
+/* ---- Custom cells: Keras's RNN(cell) ------------------------------------ *
+ *
+ * A cell is the math of one step; recur runs the rest (time loop, threads,
+ * backpropagation through time, masks, Bidirectional, parameters, optimizer,
+ * saving). The common shape is "products, then elementwise": with G = gates *
+ * units, recur computes for each step
+ *   z = x_t W + b                     W: kernel [I][G]
+ *   z += h_{t-1} U                    U: recurrent_kernel [units][G] (recurrent = 1)
+ * or, with separate = 1, the recurrent part apart: zh = h_{t-1} U + b_h (bias
+ * [2][G]: b, then b_h), as Keras's GRU with reset_after. The cell's forward
+ * turns z (and zh) and the previous states into the new states; state 0 is h,
+ * the layer's output. Its backward turns dLoss/d(new states) into dLoss/dz
+ * (and dLoss/dzh), written over z (and zh), and into dLoss/d(previous states)
+ * through its elementwise math; recur adds the products' parts. A cell may
+ * also own per-unit parameter arrays (peephole weights, IndRNN's recurrent
+ * weights) whose gradient it gives per row; recur sums the rows in a fixed
+ * order, so results never depend on the thread count. */
+
+#define RECUR_CELL_MAX_GATES 8
+#define RECUR_CELL_MAX_STATES 4
+#define RECUR_CELL_MAX_PARAMS 4
+
+/* One call of a cell's step: `rows` batch rows of `units` units (a thread's
+ * block: the first unit of the block is unit 0 of every pointer). Element
+ * (r, j) of gate q: z[r * ldz + q * H + j]; of state k: s[k][r * lds + j]; of
+ * parameter array a's row i (arrays are size_per_unit rows of H): p[a][i * H
+ * + j]; of a per-row parameter gradient: dp[a][r * lddp + i * H + j]. */
+typedef struct recur_cell_args {
+    int rows, units, H;
+    recur_act act;                /* the layer's activation: tanh or relu */
+    float *z, *zh;                /* zh: separate cells only, else NULL */
+    int ldz;
+    const float *const *s_prev;   /* states at t-1 */
+    float *const *s;              /* forward: write the new states; backward: the new states (read) */
+    int lds;
+    const float *const *p;        /* the cell's parameter arrays */
+    /* backward only */
+    const float *const *ds;       /* dLoss/d(new states) */
+    float *const *ds_prev;        /* write dLoss/d(states at t-1) through the elementwise math */
+    float *const *dp;             /* write each row's share of the parameter arrays' gradients */
+    int lddp;
+    const void *user;             /* the cell's user pointer */
+} recur_cell_args;
+
+typedef enum {
+    RECUR_INIT_ZEROS,
+    RECUR_INIT_CONSTANT, /* value */
+    RECUR_INIT_UNIFORM   /* uniform(-value, value) */
+} recur_init;
+
+typedef struct recur_cell_param {
+    const char *name;  /* "peephole_i": the summary and error messages use it */
+    int size_per_unit; /* the array is size_per_unit * units floats */
+    recur_init init;
+    float value;
+} recur_cell_param;
+
+typedef struct recur_cell {
+    const char *name;  /* registry name: stored in model files, used by specs (cell:NAME:UNITS) */
+    int gates;         /* products gates * units wide, 1..RECUR_CELL_MAX_GATES */
+    int recurrent;     /* 1: h_{t-1} U joins the product; 0: no recurrent kernel */
+    int separate;      /* 1: the recurrent product comes apart in zh (needs recurrent) */
+    int states;        /* state vectors of units each, 1..RECUR_CELL_MAX_STATES (h first) */
+    float gate_bias[RECUR_CELL_MAX_GATES]; /* initial bias of each gate block (Keras's
+                                               unit_forget_bias: 1 for a forget gate) */
+    int nparams;       /* per-unit parameter arrays, 0..RECUR_CELL_MAX_PARAMS */
+    recur_cell_param params[RECUR_CELL_MAX_PARAMS];
+    void (*forward)(const recur_cell_args *a);
+    void (*backward)(const recur_cell_args *a);
+    const void *user;  /* passed to forward and backward */
+} recur_cell;
+
+/* Registers a cell on this model (the model keeps the pointer: the struct
+ * must outlive it); names are unique per model. Then "cell:NAME:UNITS[:tanh|
+ * relu][:seq][:backwards]" in a spec, or recur_model_add_cell, adds one. */
+RECUR_API recur_status recur_model_register_cell(recur_model *m, const recur_cell *cell);
+RECUR_API recur_status recur_model_add_cell(recur_model *m, const char *name, int units,
+                                            recur_act activation, int return_sequences);
+
+/* Vector math for cells, on the kernel set recur_isa() names: y[k] = f(x[k])
+ * for k < n (in place allowed). */
+RECUR_API void recur_vsigmoid(size_t n, const float *x, float *y);
+RECUR_API void recur_vtanh(size_t n, const float *x, float *y);
+/* act: tanh, relu, sigmoid or linear */
+RECUR_API void recur_vact(recur_act act, size_t n, const float *x, float *y);
+
 typedef enum { RECUR_OPTIMIZER_ADAM, RECUR_OPTIMIZER_SGD } recur_optimizer_kind;
 typedef struct recur_optimizer {
     recur_optimizer_kind kind;
@@ -247,8 +395,14 @@ RECUR_API recur_optimizer recur_sgd(float learning_rate, float momentum);
 
 typedef enum {
     RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, /* y: [N] class indices as floats */
-    RECUR_LOSS_MSE                              /* y: [N][outputs] targets */
+    RECUR_LOSS_MSE,                             /* y: [N][outputs] targets */
+    RECUR_LOSS_BINARY_CROSSENTROPY              /* y: [N] 0 or 1, after a Dense(1, sigmoid) */
 } recur_loss;
+/* A last layer that returns a sequence (return_sequences, then a Dense that
+ * runs on every step) takes per-step targets: sparse categorical
+ * cross-entropy labels [N][T], MSE targets [N][T][outputs], binary
+ * cross-entropy labels [N][T]; the loss is the mean over the valid (unmasked)
+ * steps. */
 
 /* Allocates parameters and optimizer state and initialises the weights. The
  * last layer must give one vector per sample; sparse categorical
@@ -285,6 +439,7 @@ typedef struct recur_fit_options {
     FILE *progress;         /* where verbose output goes; recur writes nothing without it */
     recur_epoch_callback on_epoch_end;
     void *user;
+    const int32_t *val_ids; /* token models: validation ids (with val_y, val_n) */
     int initial_epoch;      /* Keras's initial_epoch, default 0: fit runs epochs
                                initial_epoch..epochs-1, so `epochs` is the total;
                                RECUR_EPOCHS_DONE resumes a checkpoint */
@@ -342,6 +497,42 @@ RECUR_API recur_status recur_model_apply_gradients(recur_model *m);
  * versioned, checksummed, replaced atomically. See README.md for the format. */
 RECUR_API recur_status recur_model_save(const recur_model *m, const char *path);
 RECUR_API recur_status recur_model_load(recur_model **out, const char *path);
+/* Loads a model that uses custom cells: cells[0..ncells) are registered on
+ * it first; a cell the file names but the list lacks fails with
+ * RECUR_ERR_FORMAT naming the file, the layer and the cell. */
+RECUR_API recur_status recur_model_load_with_cells(recur_model **out, const char *path,
+                                                   const recur_cell *const *cells, int ncells);
+
+/* ---- Token models: the same calls, typed for int32 ids ------------------ *
+ * ids [N][T] (val_ids in recur_fit_options for validation); y as the float
+ * calls. */
+RECUR_API recur_status recur_model_fit_ids(recur_model *m, const int32_t *ids, const float *y,
+                                           size_t n, const recur_fit_options *options);
+RECUR_API recur_status recur_model_evaluate_ids(recur_model *m, const int32_t *ids,
+                                                const float *y, size_t n, int batch_size,
+                                                float *loss, float *accuracy);
+RECUR_API recur_status recur_model_predict_ids(recur_model *m, const int32_t *ids, size_t n,
+                                               int batch_size, float *out);
+RECUR_API recur_status recur_model_compute_gradients_ids(recur_model *m, const int32_t *ids,
+                                                         const float *y, size_t n, int training,
+                                                         float *loss);
+/* Whether the model takes token ids (an Embedding first). */
+RECUR_API int recur_model_takes_ids(const recur_model *m);
+
+/* ---- Stateful stepping, for generation ---------------------------------- *
+ * Keras's stateful=True: each call runs ONE step for `batch` independent
+ * streams and the recurrent layers keep their states for the next call, so n
+ * steps cost n steps. out [batch][outputs]: the last layer's output at this
+ * step. The first call, a change of batch, or recur_model_reset_states starts
+ * from zero states. Training and predict do not touch these states. */
+RECUR_API recur_status recur_model_predict_step(recur_model *m, const float *x_t, int batch,
+                                                float *out);
+RECUR_API recur_status recur_model_predict_step_ids(recur_model *m, const int32_t *ids_t,
+                                                    int batch, float *out);
+RECUR_API void recur_model_reset_states(recur_model *m);
+/* Draws an index from probabilities p[0..n) sharpened by temperature (p^(1/T)
+ * renormalised; T -> 0 is argmax), with a splitmix64 generator state *rng. */
+RECUR_API int recur_sample(const float *p, int n, float temperature, uint64_t *rng);
 
 /* Keras's sparse_categorical_crossentropy on probabilities (clipped to
  * [1e-7, 1-1e-7]), mean over n rows of `classes` values. */

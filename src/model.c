@@ -33,8 +33,9 @@ static void free_batch_buffers(recur_model *m) {
         L->out = L->dout = NULL;
         if (L->ops->release) L->ops->release(L);
     }
-    free(m->x0), free(m->yb);
+    free(m->x0), free(m->yb), free(m->ids0);
     m->x0 = m->yb = NULL;
+    m->ids0 = NULL;
     m->cap_batch = 0;
 }
 
@@ -42,7 +43,7 @@ void recur_model_destroy(recur_model *m) {
     if (!m) return;
     free_batch_buffers(m);
     free(m->layers), free(m->params), free(m->grads), free(m->m1), free(m->m2);
-    free(m->perm), free(m->history);
+    free(m->perm), free(m->history), free(m->cells);
     free(m);
 }
 
@@ -99,7 +100,7 @@ void model_keras_name(const recur_model *m, int l, char *buf, size_t size) {
     else snprintf(buf, size, "%s", k->keras);
 }
 
-int layer_arrays(const layer *L, size_t off[3], size_t len[3], const char *name[3]) {
+int layer_arrays(const layer *L, size_t off[], size_t len[], const char *name[]) {
     return L->ops->arrays ? L->ops->arrays(L, off, len, name) : 0;
 }
 
@@ -205,7 +206,8 @@ recur_status model_ensure_batch(recur_model *m, int batch, const char *fn) {
     free_batch_buffers(m);
     size_t B = (size_t)batch;
     int ok = (m->x0 = model_alloc_floats((size_t)m->T * B * m->F)) != NULL;
-    ok = ok && (m->yb = model_alloc_floats(B * (size_t)model_output_size(m))) != NULL;
+    ok = ok && (m->ids0 = calloc((size_t)m->T * B, sizeof(int32_t))) != NULL;
+    ok = ok && (m->yb = model_alloc_floats(B * model_target_size(m))) != NULL;
     for (int l = 0; ok && l < m->nlayers; l++) {
         layer *L = &m->layers[l];
         size_t outn = (size_t)L->out_steps * B * L->out_feat;
@@ -221,16 +223,21 @@ recur_status model_ensure_batch(recur_model *m, int batch, const char *fn) {
     return RECUR_OK;
 }
 
-/* x0 [T][B][F] <- samples idx[0..B) of x [N][T][F] (idx NULL: first..first+B) */
-static void gather(recur_model *m, const float *x, const float *y, const size_t *idx, size_t first,
+/* x0 [T][B][F] (or ids0 [T][B]) <- samples idx[0..B) of the input [N][T][F]
+ * (idx NULL: first..first+B) */
+static void gather(recur_model *m, model_input x, const float *y, const size_t *idx, size_t first,
                    int B) {
-    const size_t T = (size_t)m->T, F = (size_t)m->F, C = (size_t)model_output_size(m);
-    const size_t ny = m->loss == RECUR_LOSS_MSE ? C : 1;
+    const size_t T = (size_t)m->T, F = (size_t)m->F, ny = model_target_size(m);
     for (int b = 0; b < B; b++) {
         size_t s = idx ? idx[b] : first + (size_t)b;
-        const float *src = x + s * T * F;
-        for (size_t t = 0; t < T; t++)
-            memcpy(m->x0 + (t * (size_t)B + (size_t)b) * F, src + t * F, F * sizeof(float));
+        if (x.ids) {
+            const int32_t *src = x.ids + s * T;
+            for (size_t t = 0; t < T; t++) m->ids0[t * (size_t)B + (size_t)b] = src[t];
+        } else {
+            const float *src = x.f + s * T * F;
+            for (size_t t = 0; t < T; t++)
+                memcpy(m->x0 + (t * (size_t)B + (size_t)b) * F, src + t * F, F * sizeof(float));
+        }
         if (y) memcpy(m->yb + (size_t)b * ny, y + s * ny, ny * sizeof(float));
     }
 }
@@ -240,10 +247,14 @@ static void gather(recur_model *m, const float *x, const float *y, const size_t 
 /* Runs the layers on the batch in m->x0; returns the last output [B][C]. */
 static const float *forward(recur_model *m, int B, int training, recur_status *st) {
     const float *in = m->x0;
+    const unsigned char *mask = NULL;
     for (int l = 0; l < m->nlayers; l++) {
         layer *L = &m->layers[l];
         L->in = in;
+        L->in_mask = mask;
+        L->out_mask = L->out_seq ? mask : NULL;
         if ((*st = L->ops->forward(m, L, l, in, B, training, &in))) return NULL;
+        mask = L->out_mask;
     }
     return in;
 }
@@ -289,27 +300,62 @@ static recur_status check_finite(const float *v, size_t n, size_t per, const cha
     return RECUR_OK;
 }
 
-static recur_status check_data(const recur_model *m, const float *x, const float *y, size_t n,
-                               const char *fn, const char *what) {
-    recur_status st;
-    if (!x || !y)
-        return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s %s is NULL", fn, what, x ? "y" : "x");
-    if (n == 0) return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: %s has no samples", fn, what);
+/* The input matches the model's type (ids for a token model, else floats),
+ * holds only finite floats or ids in [0, vocab). */
+static recur_status check_input(const recur_model *m, model_input x, size_t n, const char *fn,
+                                const char *what) {
+    if (!x.f && !x.ids)
+        return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s %s is NULL", fn, what,
+                          m->vocab ? "ids" : "x");
+    if (x.ids && !m->vocab)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                          "%s: the model takes float features (no Embedding first); use the "
+                          "float calls",
+                          fn);
+    if (x.f && m->vocab)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                          "%s: the model takes token ids (an Embedding first); use the *_ids calls",
+                          fn);
     size_t elems;
     if (!recur_mul(n, (size_t)m->T * (size_t)m->F, &elems) || elems > PTRDIFF_MAX / sizeof(float))
         return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: %s: %zu samples overflow", fn, what, n);
-    if ((st = check_finite(x, n, (size_t)m->T * (size_t)m->F, fn, what, "x"))) return st;
-    if (m->loss == RECUR_LOSS_MSE &&
-        (st = check_finite(y, n, (size_t)model_output_size(m), fn, what, "y")))
-        return st;
-    if (m->loss == RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
-        const int C = model_output_size(m);
-        for (size_t k = 0; k < n; k++)
-            if (!(y[k] >= 0.0f && y[k] < (float)C && y[k] == floorf(y[k])))
+    if (x.f) return check_finite(x.f, n, (size_t)m->T * (size_t)m->F, fn, what, "x");
+    const size_t T = (size_t)m->T;
+    for (size_t k = 0; k < n * T; k++)
+        if (x.ids[k] < 0 || x.ids[k] >= m->vocab)
+            return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                              "%s: %s: token id %d of sample %zu at step %zu is outside [0, %d) "
+                              "(the Embedding's input_dim)",
+                              fn, what, (int)x.ids[k], k / T, k % T, m->vocab);
+    return RECUR_OK;
+}
+
+size_t model_target_size(const recur_model *m) {
+    const layer *last = m->nlayers ? &m->layers[m->nlayers - 1] : NULL;
+    const size_t steps = last && last->out_seq ? (size_t)last->out_steps : 1;
+    return steps * (m->loss == RECUR_LOSS_MSE ? (size_t)model_output_size(m) : 1);
+}
+
+static recur_status check_data(const recur_model *m, model_input x, const float *y, size_t n,
+                               const char *fn, const char *what) {
+    recur_status st;
+    if (!y) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s y is NULL", fn, what);
+    if (n == 0) return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: %s has no samples", fn, what);
+    if ((st = check_input(m, x, n, fn, what))) return st;
+    const size_t ny = model_target_size(m);
+    if (m->loss == RECUR_LOSS_MSE) return check_finite(y, n, ny, fn, what, "y");
+    const int C = m->loss == RECUR_LOSS_BINARY_CROSSENTROPY ? 2 : model_output_size(m);
+    for (size_t k = 0; k < n * ny; k++)
+        if (!(y[k] >= 0.0f && y[k] < (float)C && y[k] == floorf(y[k]))) {
+            if (ny == 1)
                 return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
                                   "%s: %s label y[%zu] = %g is not a class index in [0, %d)", fn,
                                   what, k, (double)y[k], C);
-    }
+            return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                              "%s: %s label of sample %zu at step %zu = %g is not a class index "
+                              "in [0, %d)",
+                              fn, what, k / ny, k % ny, (double)y[k], C);
+        }
     return RECUR_OK;
 }
 
@@ -327,7 +373,7 @@ static recur_status prepare_batches(recur_model *m, int batch_size, const char *
 }
 
 /* Mean loss and accuracy over n samples, inference mode, in batches. */
-static recur_status evaluate(recur_model *m, const float *x, const float *y, size_t n, int batch,
+static recur_status evaluate(recur_model *m, model_input x, const float *y, size_t n, int batch,
                              float *loss, float *acc) {
     double total = 0;
     long correct = 0;
@@ -354,9 +400,8 @@ static recur_status check_ready(const recur_model *m, const char *fn) {
     return RECUR_OK;
 }
 
-recur_status recur_model_evaluate(recur_model *m, const float *x, const float *y, size_t n,
-                                  int batch_size, float *loss, float *accuracy) {
-    static const char fn[] = "recur_model_evaluate";
+static recur_status model_evaluate(recur_model *m, model_input x, const float *y, size_t n,
+                                   int batch_size, float *loss, float *accuracy, const char *fn) {
     recur_status st;
     if ((st = check_ready(m, fn)) || (st = check_data(m, x, y, n, fn, "data"))) return st;
     if (!loss || !accuracy)
@@ -365,26 +410,58 @@ recur_status recur_model_evaluate(recur_model *m, const float *x, const float *y
     return evaluate(m, x, y, n, batch_size, loss, accuracy);
 }
 
-recur_status recur_model_predict(recur_model *m, const float *x, size_t n, int batch_size,
-                                 float *out) {
-    static const char fn[] = "recur_model_predict";
+recur_status recur_model_evaluate(recur_model *m, const float *x, const float *y, size_t n,
+                                  int batch_size, float *loss, float *accuracy) {
+    model_input in = {x, NULL};
+    if (!x) in.ids = NULL;
+    return model_evaluate(m, in, y, n, batch_size, loss, accuracy, "recur_model_evaluate");
+}
+
+recur_status recur_model_evaluate_ids(recur_model *m, const int32_t *ids, const float *y, size_t n,
+                                      int batch_size, float *loss, float *accuracy) {
+    model_input in = {NULL, ids};
+    return model_evaluate(m, in, y, n, batch_size, loss, accuracy, "recur_model_evaluate_ids");
+}
+
+static recur_status model_predict(recur_model *m, model_input x, size_t n, int batch_size,
+                                  float *out, const char *fn) {
     recur_status st;
     if ((st = check_ready(m, fn))) return st;
-    if (!x || !out)
-        return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn, x ? "out" : "x");
+    if ((!x.f && !x.ids) || !out)
+        return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn,
+                          out ? (x.ids || m->vocab ? "ids" : "x") : "out");
     if (n == 0) return RECUR_OK;
-    if ((st = check_finite(x, n, (size_t)m->T * (size_t)m->F, fn, "data", "x"))) return st;
+    if ((st = check_input(m, x, n, fn, "data"))) return st;
     if ((st = prepare_batches(m, batch_size, fn))) return st;
-    const size_t C = (size_t)model_output_size(m);
+    const layer *last = &m->layers[m->nlayers - 1];
+    const size_t C = (size_t)model_output_size(m), S = last->out_seq ? (size_t)last->out_steps : 1;
     for (size_t first = 0; first < n; first += (size_t)batch_size) {
         int B = batch_rows(n, first, batch_size);
         gather(m, x, NULL, NULL, first, B);
         const float *o = forward(m, B, 0, &st);
         if (!o) return st;
-        memcpy(out + first * C, o, (size_t)B * C * sizeof(float));
+        /* time-major [S][B][C] inside, [n][S][C] out */
+        for (size_t t = 0; t < S; t++)
+            for (int b = 0; b < B; b++)
+                memcpy(out + ((first + (size_t)b) * S + t) * C, o + (t * (size_t)B + (size_t)b) * C,
+                       C * sizeof(float));
     }
     return RECUR_OK;
 }
+
+recur_status recur_model_predict(recur_model *m, const float *x, size_t n, int batch_size,
+                                 float *out) {
+    model_input in = {x, NULL};
+    return model_predict(m, in, n, batch_size, out, "recur_model_predict");
+}
+
+recur_status recur_model_predict_ids(recur_model *m, const int32_t *ids, size_t n, int batch_size,
+                                     float *out) {
+    model_input in = {NULL, ids};
+    return model_predict(m, in, n, batch_size, out, "recur_model_predict_ids");
+}
+
+int recur_model_takes_ids(const recur_model *m) { return m && m->vocab > 0; }
 
 /* ---- Non-finite values: stop before the update ---------------------------- */
 
@@ -453,9 +530,8 @@ static recur_status fit_stop(const progress *bar, recur_status st) {
     return st;
 }
 
-recur_status recur_model_fit(recur_model *m, const float *x, const float *y, size_t n,
-                             const recur_fit_options *o) {
-    static const char fn[] = "recur_model_fit";
+static recur_status model_fit(recur_model *m, model_input x, const float *y, size_t n,
+                             const recur_fit_options *o, const char *fn) {
     recur_status st;
     if ((st = check_ready(m, fn))) return st;
     if (!o) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: options is NULL", fn);
@@ -474,10 +550,11 @@ recur_status recur_model_fit(recur_model *m, const float *x, const float *y, siz
     if ((st = check_data(m, x, y, n, fn, "training data"))) return st;
 
     /* validation: explicit data, else the last fraction before any shuffling */
-    const size_t ny = m->loss == RECUR_LOSS_MSE ? (size_t)model_output_size(m) : 1;
-    const float *vx = o->val_x, *vy = o->val_y;
+    const size_t ny = model_target_size(m);
+    model_input vx = {x.f ? o->val_x : NULL, x.ids ? o->val_ids : NULL};
+    const float *vy = o->val_y;
     size_t vn = o->val_n, ntrain = n;
-    if (vx || vy) {
+    if (vx.f || vx.ids || vy) {
         if ((st = check_data(m, vx, vy, vn, fn, "validation data"))) return st;
     } else if (o->validation_split > 0.0f) {
         ntrain = (size_t)((double)n * (1.0 - (double)o->validation_split));
@@ -486,7 +563,9 @@ recur_status recur_model_fit(recur_model *m, const float *x, const float *y, siz
             return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
                               "%s: validation_split %g of %zu samples leaves an empty part", fn,
                               (double)o->validation_split, n);
-        vx = x + ntrain * (size_t)m->T * (size_t)m->F, vy = y + ntrain * ny;
+        if (x.f) vx.f = x.f + ntrain * (size_t)m->T * (size_t)m->F;
+        else vx.ids = x.ids + ntrain * (size_t)m->T;
+        vy = y + ntrain * ny;
     }
 
     /* Keras's initial_epoch: epochs is the total; a resumed run trains the rest */
@@ -540,7 +619,8 @@ recur_status recur_model_fit(recur_model *m, const float *x, const float *y, siz
                                  m->loss == RECUR_LOSS_MSE ? NAN
                                                            : (float)((double)correct / (double)ntrain),
                                  NAN, NAN, 0.0};
-        if (vx && (st = evaluate(m, vx, vy, vn, o->batch_size, &logs.val_loss, &logs.val_accuracy)))
+        if ((vx.f || vx.ids) &&
+            (st = evaluate(m, vx, vy, vn, o->batch_size, &logs.val_loss, &logs.val_accuracy)))
             return fit_stop(&bar, st);
         logs.seconds = omp_get_wtime() - t0;
         m->history[m->history_n++] = logs;
@@ -549,6 +629,18 @@ recur_status recur_model_fit(recur_model *m, const float *x, const float *y, siz
         if (o->on_epoch_end && o->on_epoch_end(o->user, &logs)) break;
     }
     return RECUR_OK;
+}
+
+recur_status recur_model_fit(recur_model *m, const float *x, const float *y, size_t n,
+                             const recur_fit_options *o) {
+    model_input in = {x, NULL};
+    return model_fit(m, in, y, n, o, "recur_model_fit");
+}
+
+recur_status recur_model_fit_ids(recur_model *m, const int32_t *ids, const float *y, size_t n,
+                                 const recur_fit_options *o) {
+    model_input in = {NULL, ids};
+    return model_fit(m, in, y, n, o, "recur_model_fit_ids");
 }
 
 /* ---- Low-level training steps ------------------------------------------ */
@@ -563,9 +655,8 @@ const float *recur_model_gradients(const recur_model *m, size_t *count) {
     return m && m->compiled ? m->grads : NULL;
 }
 
-recur_status recur_model_compute_gradients(recur_model *m, const float *x, const float *y,
-                                           size_t n, int training, float *loss) {
-    static const char fn[] = "recur_model_compute_gradients";
+static recur_status model_compute_gradients(recur_model *m, model_input x, const float *y,
+                                           size_t n, int training, float *loss, const char *fn) {
     recur_status st;
     if ((st = check_ready(m, fn)) || (st = check_data(m, x, y, n, fn, "data"))) return st;
     if (!loss) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: loss is NULL", fn);
@@ -580,6 +671,19 @@ recur_status recur_model_compute_gradients(recur_model *m, const float *x, const
     int correct;
     *loss = (float)(loss_forward_backward(m, out, m->yb, B, 1, &correct) / (double)B);
     return backward(m, B);
+}
+
+recur_status recur_model_compute_gradients(recur_model *m, const float *x, const float *y,
+                                           size_t n, int training, float *loss) {
+    model_input in = {x, NULL};
+    return model_compute_gradients(m, in, y, n, training, loss, "recur_model_compute_gradients");
+}
+
+recur_status recur_model_compute_gradients_ids(recur_model *m, const int32_t *ids, const float *y,
+                                               size_t n, int training, float *loss) {
+    model_input in = {NULL, ids};
+    return model_compute_gradients(m, in, y, n, training, loss,
+                                   "recur_model_compute_gradients_ids");
 }
 
 recur_status recur_model_apply_gradients(recur_model *m) {

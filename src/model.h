@@ -6,6 +6,9 @@
 #include "internal.h"
 
 typedef struct layer layer;
+
+/* most weight arrays one layer has (a Bidirectional custom cell: 2 x 8) */
+#define LAYER_MAX_ARRAYS 16
 typedef struct recurrent_cell recurrent_cell;
 
 /* A layer kind: one file in src/layers/ fills one of these; the model, the
@@ -24,8 +27,9 @@ typedef struct layer_ops {
      * nparams */
     recur_status (*build)(layer *L, int has_prev, int index, const char *fn);
     /* the weight arrays in Keras's get_weights() order: absolute offsets into
-     * the flat buffers (from w_off), lengths, names; returns how many (<= 3) */
-    int (*arrays)(const layer *L, size_t off[3], size_t len[3], const char *name[3]);
+     * the flat buffers (from w_off), lengths, names; returns how many (<=
+     * LAYER_MAX_ARRAYS) */
+    int (*arrays)(const layer *L, size_t off[], size_t len[], const char *name[]);
     /* Keras's initialisers into the layer's parameters (zeroed before); 0 on
      * allocation failure */
     int (*init)(const layer *L, float *params, uint64_t *rng);
@@ -33,7 +37,10 @@ typedef struct layer_ops {
     int (*alloc)(layer *L, int batch);
     void (*release)(layer *L);
     /* forward over the batch: *out is what the next layer reads (out, or in
-     * for an identity) */
+     * for an identity). L->in_mask is the input's step mask ([in_steps][B],
+     * 1 valid, 0 masked; NULL: no mask); the model has set L->out_mask to it
+     * when the output is a sequence (else NULL), and a layer that makes or
+     * drops a mask (Embedding, Masking) sets it here. */
     recur_status (*forward)(recur_model *m, layer *L, int l, const float *in, int B, int training,
                             const float **out);
     /* from dout, the parameter gradients and (din non-NULL) dLoss/d(input) */
@@ -46,8 +53,17 @@ struct layer {
     int units;            /* recurrent layers, Dense */
     recur_act act;        /* recurrent layers, Dense */
     int return_sequences; /* recurrent layers */
-    int option;           /* GRU: reset_after */
+    int option;           /* GRU: reset_after; Embedding: mask_zero */
     float rate;           /* Dropout */
+    int go_backwards;     /* recurrent layers: run on the reversed sequence (Keras) */
+    int zero_output;      /* recurrent layers: zeros, not the previous output, at masked
+                             steps (Keras inside Bidirectional with return_sequences) */
+    int vocab;            /* Embedding: input_dim */
+    float mask_value;     /* Masking */
+    int merge;            /* Bidirectional: recur_merge_mode */
+    const layer_ops *inner;    /* Bidirectional: the wrapped recurrent kind */
+    const recur_cell *ucell;   /* a custom cell's definition (the layer kind "cell") */
+    char cell_name[64];        /* a spec's custom cell name, until the model resolves it */
 
     /* Per-sample shapes: steps is T for a sequence, 1 for a vector. */
     int in_steps, in_feat, out_steps, out_feat;
@@ -63,10 +79,16 @@ struct layer {
     float *pre;      /* Dense softmax: the logits */
     float *mask;     /* Dropout: 0 or 1/(1-rate) */
     void *ws;        /* recurrent: the primitive's workspace */
+    const unsigned char *in_mask, *out_mask; /* step masks [steps][B] (see forward) */
+    unsigned char *own_mask;                 /* Embedding, Masking: the mask they make */
+    float *state;    /* recurrent, stateful stepping: the states carried between calls */
+    layer *sub;      /* Bidirectional: the forward and backward layers */
+    void *extra;     /* a kind's own batch buffers */
 };
 
 /* The kinds, in src/layers/; layer_kinds ends with NULL. */
-extern const layer_ops layer_lstm, layer_gru, layer_simple_rnn, layer_dense, layer_dropout;
+extern const layer_ops layer_lstm, layer_gru, layer_simple_rnn, layer_dense, layer_dropout,
+    layer_embedding, layer_masking, layer_bidirectional, layer_custom;
 extern const layer_ops *const layer_kinds[];
 
 /* splitmix64: one 64-bit state, cheap, and trivially saved in checkpoints */
@@ -100,6 +122,10 @@ struct recur_model {
     /* batch buffers */
     int cap_batch;
     float *x0;     /* [T][B][F] the batch, time-major */
+    int32_t *ids0; /* [T][B] the batch's token ids, time-major (token models) */
+    int vocab;     /* token models (Embedding first): ids must be in [0, vocab); else 0 */
+    const recur_cell **cells; /* custom cells registered on this model */
+    int ncells;
     float *yb;     /* [B][outputs] or [B] labels */
     size_t *perm;  /* training order */
     size_t perm_n;
@@ -108,7 +134,16 @@ struct recur_model {
     int history_n;
 };
 
+/* A batch's input: float features, or token ids (exactly one non-NULL). */
+typedef struct {
+    const float *f;
+    const int32_t *ids;
+} model_input;
+
 /* model.c */
+/* floats of target per sample: 1 (a class or 0/1 label) or the outputs, times
+ * the steps when the last layer returns a sequence */
+size_t model_target_size(const recur_model *m);
 recur_status model_ensure_batch(recur_model *m, int batch, const char *fn);
 int model_output_size(const recur_model *m);
 /* Adds one layer (validated), used by the public add functions and the loader. */
@@ -119,7 +154,7 @@ void model_keras_name(const recur_model *m, int l, char *buf, size_t size);
 void model_layer_name(const recur_model *m, int l, char *buf, size_t size);
 
 /* A layer's weight arrays (its ops->arrays; 0 for a kind without weights). */
-int layer_arrays(const layer *L, size_t off[3], size_t len[3], const char *name[3]);
+int layer_arrays(const layer *L, size_t off[], size_t len[], const char *name[]);
 /* a zeroed, 64-byte aligned float buffer of n (at least 1) floats, or NULL */
 float *model_alloc_floats(size_t n);
 /* a spec's UNITS field: a whole-string integer in [1, 1048576]; 0 if not */

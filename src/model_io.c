@@ -1,11 +1,18 @@
 /* Model files. Little-endian throughout:
- *   "RECURMDL"  u32 version (3; versions 1 and 2 load too: version 1 lacks the
- *               clip fields, versions 1-2 the layer option)
+ *   "RECURMDL"  u32 version (4; versions 1-3 load too: version 1 lacks the
+ *               clip fields, versions 1-2 the layer option, 1-3 the fields of
+ *               version 4)
  *   i32 T, i32 F, u64 seed, u32 nlayers
- *   per layer: u32 kind (1 LSTM, 2 Dense, 3 Dropout, 4 GRU, 5 SimpleRNN: the
+ *   per layer: u32 kind (1 LSTM, 2 Dense, 3 Dropout, 4 GRU, 5 SimpleRNN,
+ *              6 Embedding, 7 Masking, 8 Bidirectional, 9 custom cell: the
  *              kind's layer_ops.file_id), i32 units, i32 activation,
  *              i32 return_sequences, f32 rate, i32 option (version 3: GRU's
- *              reset_after, 0 for the others)
+ *              reset_after, Embedding's mask_zero, 0 for the others);
+ *              version 4: i32 go_backwards, i32 vocab (Embedding's input_dim),
+ *              f32 mask_value (Masking), i32 merge (Bidirectional's mode),
+ *              u32 inner kind (Bidirectional's layer, else 0), u32 name
+ *              length (at most 64, 0 for none) and the bytes of the custom
+ *              cell's name
  *   u32 compiled; if 1:
  *     u32 optimizer (0 Adam, 1 SGD), f32 learning_rate, decay, beta_1, beta_2,
  *     epsilon, momentum, i32 nesterov, f32 clipnorm, clipvalue (version 2),
@@ -30,7 +37,8 @@
 #include "model.h"
 
 #define MAGIC "RECURMDL"
-#define VERSION 3u
+#define VERSION 4u
+#define NAME_MAX_LEN 64
 
 /* ---- writing into a growing buffer -------------------------------------- */
 
@@ -118,6 +126,15 @@ static void serialise(const recur_model *m, wbuf *b) {
         put_u32(b, (uint32_t)L->return_sequences);
         put_f32(b, L->rate);
         put_u32(b, (uint32_t)L->option);
+        put_u32(b, (uint32_t)L->go_backwards);
+        put_u32(b, (uint32_t)L->vocab);
+        put_f32(b, L->mask_value);
+        put_u32(b, (uint32_t)L->merge);
+        put_u32(b, L->inner ? L->inner->file_id : 0u);
+        const char *name = L->ucell ? L->ucell->name : "";
+        const size_t len = strlen(name);
+        put_u32(b, (uint32_t)len);
+        put(b, name, len);
     }
     put_u32(b, (uint32_t)m->compiled);
     if (m->compiled) {
@@ -246,7 +263,14 @@ static size_t layers_params(const recur_model *m) {
     return n;
 }
 
-static recur_status parse(rbuf *r, recur_model **out, const char *path, const char *fn) {
+static const layer_ops *kind_of(uint32_t id) {
+    for (const layer_ops *const *k = layer_kinds; *k; k++)
+        if ((*k)->file_id == id) return *k;
+    return NULL;
+}
+
+static recur_status parse(rbuf *r, recur_model **out, const char *path, const char *fn,
+                          const recur_cell *const *cells, int ncells) {
     recur_status st = RECUR_OK;
     recur_model *m = NULL;
     char why[512];
@@ -261,18 +285,50 @@ static recur_status parse(rbuf *r, recur_model **out, const char *path, const ch
         return BAD("%s: %s: bad header (%u layers)", fn, path, nlayers);
     if ((st = recur_model_create(&m, T, F, seed)))
         return BAD("%s: %s: bad input shape %d x %d", fn, path, T, F);
+    for (int c = 0; c < ncells && !st; c++)
+        if (recur_model_register_cell(m, cells[c]))
+            BAD("%s: %s: cells[%d]: %s", fn, path, c, last_error_copy(why));
     for (uint32_t l = 0; l < nlayers && !st; l++) {
         layer L = {0};
         const uint32_t kind = get_u32(r);
-        for (const layer_ops *const *k = layer_kinds; *k; k++)
-            if ((*k)->file_id == kind) L.ops = *k;
+        L.ops = kind_of(kind);
         L.units = get_i32(r);
         L.act = (recur_act)get_i32(r);
         L.return_sequences = get_i32(r);
         L.rate = get_f32(r);
         L.option = version >= 3 ? get_i32(r) : 0;
+        uint32_t inner = 0, namelen = 0;
+        char name[NAME_MAX_LEN + 1] = "";
+        if (version >= 4) {
+            L.go_backwards = get_i32(r);
+            L.vocab = get_i32(r);
+            L.mask_value = get_f32(r);
+            L.merge = get_i32(r);
+            inner = get_u32(r);
+            namelen = get_u32(r);
+            if (namelen <= NAME_MAX_LEN && r->len - r->pos >= namelen) {
+                memcpy(name, r->p + r->pos, namelen);
+                name[namelen] = 0;
+                r->pos += namelen;
+            } else {
+                r->short_read = 1;
+            }
+        }
+        if (namelen) {
+            for (int c = 0; c < m->ncells; c++)
+                if (!strcmp(m->cells[c]->name, name)) L.ucell = m->cells[c];
+        }
+        if (inner) L.inner = kind_of(inner);
         if (r->short_read) BAD("%s: %s is truncated in layer %u", fn, path, l + 1);
         else if (!L.ops) BAD("%s: %s: layer %u is of unknown kind %u", fn, path, l + 1, kind);
+        else if (inner && !L.inner)
+            BAD("%s: %s: layer %u wraps a layer of unknown kind %u", fn, path, l + 1, inner);
+        else if (namelen && strlen(name) != namelen)
+            BAD("%s: %s: layer %u has a cell name with a NUL byte", fn, path, l + 1);
+        else if (namelen && !L.ucell)
+            BAD("%s: %s: layer %u uses the custom cell '%s', which was not registered (load it "
+                "with recur_model_load_with_cells and that cell)",
+                fn, path, l + 1, name);
         else if (model_add(m, &L, fn))
             BAD("%s: %s: layer %u is invalid: %s", fn, path, l + 1, last_error_copy(why));
     }
@@ -317,8 +373,8 @@ static recur_status parse(rbuf *r, recur_model **out, const char *path, const ch
     return RECUR_OK;
 }
 
-recur_status recur_model_load(recur_model **out, const char *path) {
-    static const char fn[] = "recur_model_load";
+static recur_status load(recur_model **out, const char *path, const recur_cell *const *cells,
+                         int ncells, const char *fn) {
     if (!out || !path)
         return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn, out ? "path" : "out");
     *out = NULL;
@@ -338,9 +394,22 @@ recur_status recur_model_load(recur_model **out, const char *path) {
                             path, actual, stored);
         else {
             rbuf body = {data, len - 4, 8, 0}; /* the checksum is not part of the model */
-            st = parse(&body, out, path, fn);
+            st = parse(&body, out, path, fn, cells, ncells);
         }
     }
     free(data);
     return st;
+}
+
+recur_status recur_model_load(recur_model **out, const char *path) {
+    return load(out, path, NULL, 0, "recur_model_load");
+}
+
+recur_status recur_model_load_with_cells(recur_model **out, const char *path,
+                                         const recur_cell *const *cells, int ncells) {
+    static const char fn[] = "recur_model_load_with_cells";
+    if (ncells < 0 || (ncells > 0 && !cells))
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: cells is NULL or ncells %d < 0", fn,
+                          ncells);
+    return load(out, path, cells, ncells, fn);
 }

@@ -24,8 +24,8 @@ int grads_nonfinite(const recur_model *m, int *l, const char **array) {
     for (long k = 0; k < n; k++) bad |= g[k] - g[k] != 0.0f;
     if (!bad) return 0;
     for (int i = 0; i < m->nlayers; i++) {
-        size_t off[3], len[3];
-        const char *name[3];
+        size_t off[LAYER_MAX_ARRAYS], len[LAYER_MAX_ARRAYS];
+        const char *name[LAYER_MAX_ARRAYS];
         for (int a = 0, na = layer_arrays(&m->layers[i], off, len, name); a < na; a++)
             if (!isfinite(sumsq(m->grads + off[a], len[a]))) {
                 *l = i, *array = name[a];
@@ -42,8 +42,8 @@ static void clip(recur_model *m) {
     const double cn = m->opt.clipnorm;
     if (cv == 0.0f && cn == 0.0) return;
     for (int i = 0; i < m->nlayers; i++) {
-        size_t off[3], len[3];
-        const char *name[3];
+        size_t off[LAYER_MAX_ARRAYS], len[LAYER_MAX_ARRAYS];
+        const char *name[LAYER_MAX_ARRAYS];
         for (int a = 0, na = layer_arrays(&m->layers[i], off, len, name); a < na; a++) {
             float *g = m->grads + off[a];
             const size_t n = len[a];

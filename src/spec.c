@@ -16,11 +16,11 @@ int model_parse_units(const char *s, int *units) {
     return 1;
 }
 
-#define MAX_FIELDS 5
+#define MAX_FIELDS 10
 
 /* One item into *L: the keyword picks the kind, whose parser reads the rest;
  * on error a message into why. */
-static int parse_item(char *item, layer *L, char *why, size_t whylen) {
+static int parse_item(const recur_model *m, char *item, layer *L, char *why, size_t whylen) {
     char *f[MAX_FIELDS + 1];
     int n = 0;
     for (char *save, *tok = strtok_r(item, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
@@ -32,7 +32,17 @@ static int parse_item(char *item, layer *L, char *why, size_t whylen) {
     for (const layer_ops *const *k = layer_kinds; *k; k++)
         if (!strcmp(f[0], (*k)->spec)) {
             L->ops = *k;
-            return L->ops->parse(L, f + 1, n - 1, why, whylen);
+            if (!L->ops->parse(L, f + 1, n - 1, why, whylen)) return 0;
+            if (!L->cell_name[0]) return 1;
+            for (int c = 0; c < m->ncells; c++)
+                if (!strcmp(m->cells[c]->name, L->cell_name)) L->ucell = m->cells[c];
+            if (!L->ucell)
+                return snprintf(why, whylen,
+                                "no cell named '%s' is registered on this model (call "
+                                "recur_model_register_cell first)",
+                                L->cell_name),
+                       0;
+            return 1;
         }
     size_t len = (size_t)snprintf(why, whylen, "unknown layer '%s' (", f[0]);
     for (const layer_ops *const *k = layer_kinds; *k && len < whylen; k++)
@@ -58,7 +68,7 @@ recur_status recur_model_add_layers(recur_model *m, const char *spec) {
         char original[128], why[200];
         snprintf(original, sizeof original, "%s", item);
         layer L;
-        if (!parse_item(item, &L, why, sizeof why)) {
+        if (!parse_item(m, item, &L, why, sizeof why)) {
             st = recur_fail(RECUR_ERR_INVALID_ARGUMENT, "layer spec item %d ('%s'): %s", index,
                             original, why);
             break;

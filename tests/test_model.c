@@ -774,26 +774,30 @@ static void test_file_versions(void) {
     CU_ASSERT(memcmp(recur_model_params(a, NULL), recur_model_params(b, NULL), 3 * sizeof(float)) == 0);
     recur_model_destroy(b);
 
-    /* versions 1 and 2 of the same model, made from its version 3 bytes:
-     * version 2 lacks the layer's option (i32 after the layer's f32 rate,
-     * byte 52 for one layer), version 1 also the clip fields after the
-     * optimizer's i32 nesterov; checksums recomputed. Both load to the same
-     * model and save again as the version 3 bytes. */
+    /* versions 1, 2 and 3 of the same model, made from its version 4 bytes:
+     * version 3 lacks the layer's 24 bytes of version 4 fields after its
+     * option (bytes 56..80 for one layer without a cell name), version 2 also
+     * the option (i32 after the layer's f32 rate, byte 52), version 1 also
+     * the clip fields after the optimizer's i32 nesterov; checksums
+     * recomputed. All load to the same model and save again as the version 4
+     * bytes. */
     recur_optimizer plain = recur_sgd(0.1f, 0.0f);
     recur_model *c = tiny_linear(&plain, 2, linear2_init);
     CU_ASSERT_FATAL(ok(recur_model_save(c, path)));
     FILE *f = fopen(path, "rb");
-    unsigned char v3[512], old[2][512];
-    const size_t n3 = fread(v3, 1, sizeof v3, f), opt_at = 8 + 4 + 4 + 4 + 8 + 4 + 20;
-    const size_t clip_at = opt_at + 4 + 4 + 24 + 4; /* in version 2's layout */
+    unsigned char v4[512], old[3][512];
+    const size_t n4 = fread(v4, 1, sizeof v4, f), opt_at = 8 + 4 + 4 + 4 + 8 + 4 + 20;
+    const size_t v4_at = opt_at + 4, clip_at = opt_at + 4 + 4 + 24 + 4; /* in version 2's layout */
     fclose(f);
-    CU_ASSERT_FATAL(n3 > clip_at + 12 && n3 < sizeof v3);
-    const size_t n[2] = {n3 - 12, n3 - 4}; /* versions 1 and 2 */
-    memcpy(old[1], v3, opt_at);
-    memcpy(old[1] + opt_at, v3 + opt_at + 4, n[1] - opt_at);
+    CU_ASSERT_FATAL(n4 > clip_at + 36 && n4 < sizeof v4);
+    const size_t n[3] = {n4 - 36, n4 - 28, n4 - 24}; /* versions 1, 2 and 3 */
+    memcpy(old[2], v4, v4_at);
+    memcpy(old[2] + v4_at, v4 + v4_at + 24, n[2] - v4_at);
+    memcpy(old[1], old[2], opt_at);
+    memcpy(old[1] + opt_at, old[2] + opt_at + 4, n[1] - opt_at);
     memcpy(old[0], old[1], clip_at);
     memcpy(old[0] + clip_at, old[1] + clip_at + 8, n[0] - clip_at);
-    for (int v = 0; v < 2; v++) {
+    for (int v = 0; v < 3; v++) {
         put_le32(old[v] + 8, (uint32_t)v + 1);
         put_le32(old[v] + n[v] - 4, (uint32_t)crc32(0L, old[v], (uInt)(n[v] - 4)));
         write_bytes(path, old[v], n[v]);
@@ -803,16 +807,16 @@ static void test_file_versions(void) {
         CU_ASSERT(ok(recur_model_save(b, path)));
         f = fopen(path, "rb");
         unsigned char again[512];
-        CU_ASSERT(fread(again, 1, sizeof again, f) == n3 && memcmp(again, v3, n3) == 0);
+        CU_ASSERT(fread(again, 1, sizeof again, f) == n4 && memcmp(again, v4, n4) == 0);
         fclose(f);
         recur_model_destroy(b);
     }
 
-    put_le32(v3 + 8, 4);
-    put_le32(v3 + n3 - 4, (uint32_t)crc32(0L, v3, (uInt)(n3 - 4)));
-    write_bytes(path, v3, n3);
+    put_le32(v4 + 8, 5);
+    put_le32(v4 + n4 - 4, (uint32_t)crc32(0L, v4, (uInt)(n4 - 4)));
+    write_bytes(path, v4, n4);
     CU_ASSERT_EQUAL(recur_model_load(&b, path), RECUR_ERR_FORMAT);
-    CU_ASSERT(mentions("version 4"));
+    CU_ASSERT(mentions("version 5"));
     unlink(path);
     recur_model_destroy(a), recur_model_destroy(c);
 }

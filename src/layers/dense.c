@@ -37,7 +37,7 @@ static recur_status build(layer *L, int has_prev, int index, const char *fn) {
     return RECUR_OK;
 }
 
-static int arrays(const layer *L, size_t off[3], size_t len[3], const char *name[3]) {
+static int arrays(const layer *L, size_t off[], size_t len[], const char *name[]) {
     const size_t in = (size_t)L->in_feat, u = (size_t)L->units;
     off[0] = L->w_off, len[0] = in * u, name[0] = "kernel";
     off[1] = L->w_off + in * u, len[1] = u, name[1] = "bias";

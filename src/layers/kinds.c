@@ -3,4 +3,5 @@
 #include "../model.h"
 
 const layer_ops *const layer_kinds[] = {&layer_lstm, &layer_dense,      &layer_dropout,
-                                        &layer_gru,  &layer_simple_rnn, NULL};
+                                        &layer_gru,  &layer_simple_rnn, &layer_custom,
+                                        NULL};

@@ -1,6 +1,8 @@
 /* The LSTM layer: Keras's LSTM(units, activation, return_sequences) on
  * recur_lstm_forward / recur_lstm_backward. Bias [4 units], gates i, f, c, o;
  * the forget block starts at 1 (Keras's unit_forget_bias). */
+#include <string.h>
+
 #include "recurrent.h"
 
 static size_t bias_len(const layer *L) {
@@ -11,31 +13,41 @@ static void init_bias(const layer *L, float *b) {
     for (int j = 0; j < L->units; j++) b[L->units + j] = 1.0f;
 }
 
-static recur_lstm_desc desc(const layer *L, int B) {
-    recur_lstm_desc d = {L->in_steps, B, L->in_feat, L->units, L->act};
+static recur_lstm_desc desc(const layer *L, int T, int B, const unsigned char *mask) {
+    recur_lstm_desc d = {T, B, L->in_feat, L->units, L->act, mask};
     return d;
 }
 
-static size_t workspace_size(const layer *L, int B) {
-    recur_lstm_desc d = desc(L, B);
+static size_t workspace_size(const layer *L, int T, int B) {
+    recur_lstm_desc d = desc(L, T, B, NULL);
     return recur_lstm_workspace_size(&d);
 }
 
-static recur_status forward(const layer *L, int B, const float *W, const float *U, const float *b,
-                            const float *x, float *y, float *hT, void *ws) {
-    recur_lstm_desc d = desc(L, B);
-    return recur_lstm_forward(&d, W, U, b, x, NULL, NULL, y, hT, NULL, ws);
+/* states: h then c, each [B][H] */
+static recur_status forward(const layer *L, int T, int B, const float *params, const float *x,
+                            const unsigned char *mask, const float *s0, float *y, float *hT,
+                            float *sT, void *ws) {
+    recur_lstm_desc d = desc(L, T, B, mask);
+    const size_t I = (size_t)L->in_feat, H = (size_t)L->units, G = 4 * H;
+    const float *W = params, *U = W + I * G, *b = U + H * G;
+    const size_t BH = (size_t)B * H;
+    recur_status st = recur_lstm_forward(&d, W, U, b, x, s0, s0 ? s0 + BH : NULL, y,
+                                         sT ? sT : hT, sT ? sT + BH : NULL, ws);
+    if (!st && sT && hT) memcpy(hT, sT, BH * sizeof(float));
+    return st;
 }
 
-static recur_status backward(const layer *L, int B, const float *W, const float *U, const float *b,
-                             const float *x, const float *dy, const float *dhT, float *dx,
-                             float *dW, float *dU, float *db, void *ws) {
-    recur_lstm_desc d = desc(L, B);
-    return recur_lstm_backward(&d, W, U, b, x, NULL, NULL, dy, dhT, NULL, dx, NULL, NULL, dW, dU,
-                               db, ws);
+static recur_status backward(const layer *L, int T, int B, const float *params, const float *x,
+                             const unsigned char *mask, const float *dy, const float *dhT,
+                             float *dx, float *grads, void *ws) {
+    recur_lstm_desc d = desc(L, T, B, mask);
+    const size_t I = (size_t)L->in_feat, H = (size_t)L->units, G = 4 * H;
+    const float *W = params, *U = W + I * G, *b = U + H * G;
+    return recur_lstm_backward(&d, W, U, b, x, NULL, NULL, dy, dhT, NULL, dx, NULL, NULL, grads,
+                               grads + I * G, grads + (I + H) * G, ws);
 }
 
-static const recurrent_cell cell = {"an LSTM",      4,       NULL,    bias_len, init_bias,
+static const recurrent_cell cell = {"an LSTM",      4,       2,       NULL, bias_len, init_bias,
                                     workspace_size, forward, backward};
 
 const layer_ops layer_lstm = {1,

@@ -1,6 +1,6 @@
-/* What the recurrent layers (LSTM, GRU, SimpleRNN) share: each kind's file
- * describes its primitive in a recurrent_cell and points its layer_ops at
- * these functions. */
+/* What the recurrent layers (LSTM, GRU, SimpleRNN, custom cells) share: each
+ * kind's file describes its primitive in a recurrent_cell and points its
+ * layer_ops at these functions. */
 #ifndef RECUR_LAYERS_RECURRENT_H
 #define RECUR_LAYERS_RECURRENT_H
 
@@ -8,21 +8,34 @@
 
 struct recurrent_cell {
     const char *name;        /* "an LSTM", for messages */
-    int gates;               /* the products are gates * units wide */
+    int gates;               /* the products are gates * units wide (0: the custom cell says) */
+    int states;              /* state vectors of units each (0: the custom cell says) */
     const char *option_name; /* a 0/1 option the spec names ("reset_after"), or NULL */
     size_t (*bias_len)(const layer *L);
     void (*init_bias)(const layer *L, float *b); /* NULL: zeros */
-    size_t (*workspace_size)(const layer *L, int B);
-    recur_status (*forward)(const layer *L, int B, const float *W, const float *U, const float *b,
-                            const float *x, float *y, float *hT, void *ws);
-    recur_status (*backward)(const layer *L, int B, const float *W, const float *U, const float *b,
-                             const float *x, const float *dy, const float *dhT, float *dx,
-                             float *dW, float *dU, float *db, void *ws);
+    size_t (*workspace_size)(const layer *L, int T, int B);
+    /* T steps of x [T][B][in] under mask [T][B] (NULL: all valid) from the
+     * states s0 [states][B][units] (NULL: zeros); writes y [T][B][units], and
+     * hT [B][units] and sT [states][B][units] when not NULL. params: the
+     * layer's block of the flat buffer. */
+    recur_status (*forward)(const layer *L, int T, int B, const float *params, const float *x,
+                            const unsigned char *mask, const float *s0, float *y, float *hT,
+                            float *sT, void *ws);
+    /* after the training forward of the same T, B: dy [T][B][units] or dhT
+     * [B][units] (either NULL: zeros) into dx (NULL: skip) and the layer's
+     * gradient block (overwritten) */
+    recur_status (*backward)(const layer *L, int T, int B, const float *params, const float *x,
+                             const unsigned char *mask, const float *dy, const float *dhT,
+                             float *dx, float *grads, void *ws);
 };
+
+/* gates and states of a layer's cell (custom cells carry their own) */
+int recurrent_gates(const layer *L);
+int recurrent_states(const layer *L);
 
 int recurrent_parse(layer *L, char **f, int n, char *why, size_t whylen);
 recur_status recurrent_build(layer *L, int has_prev, int index, const char *fn);
-int recurrent_arrays(const layer *L, size_t off[3], size_t len[3], const char *name[3]);
+int recurrent_arrays(const layer *L, size_t off[], size_t len[], const char *name[]);
 int recurrent_init(const layer *L, float *params, uint64_t *rng);
 int recurrent_alloc(layer *L, int batch);
 void recurrent_release(layer *L);

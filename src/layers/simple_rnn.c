@@ -1,35 +1,45 @@
 /* The SimpleRNN layer: Keras's SimpleRNN(units, activation, return_sequences)
  * on recur_rnn_forward / recur_rnn_backward; bias [units]. */
+#include <string.h>
+
 #include "recurrent.h"
 
 static size_t bias_len(const layer *L) {
     return (size_t)L->units;
 }
 
-static recur_rnn_desc desc(const layer *L, int B) {
-    recur_rnn_desc d = {L->in_steps, B, L->in_feat, L->units, L->act};
+static recur_rnn_desc desc(const layer *L, int T, int B, const unsigned char *mask) {
+    recur_rnn_desc d = {T, B, L->in_feat, L->units, L->act, mask};
     return d;
 }
 
-static size_t workspace_size(const layer *L, int B) {
-    recur_rnn_desc d = desc(L, B);
+static size_t workspace_size(const layer *L, int T, int B) {
+    recur_rnn_desc d = desc(L, T, B, NULL);
     return recur_rnn_workspace_size(&d);
 }
 
-static recur_status forward(const layer *L, int B, const float *W, const float *U, const float *b,
-                            const float *x, float *y, float *hT, void *ws) {
-    recur_rnn_desc d = desc(L, B);
-    return recur_rnn_forward(&d, W, U, b, x, NULL, y, hT, ws);
+static recur_status forward(const layer *L, int T, int B, const float *params, const float *x,
+                            const unsigned char *mask, const float *s0, float *y, float *hT,
+                            float *sT, void *ws) {
+    recur_rnn_desc d = desc(L, T, B, mask);
+    const size_t I = (size_t)L->in_feat, H = (size_t)L->units, G = 1 * H;
+    const float *W = params, *U = W + I * G, *b = U + H * G;
+    recur_status st = recur_rnn_forward(&d, W, U, b, x, s0, y, sT ? sT : hT, ws);
+    if (!st && sT && hT) memcpy(hT, sT, (size_t)B * H * sizeof(float));
+    return st;
 }
 
-static recur_status backward(const layer *L, int B, const float *W, const float *U, const float *b,
-                             const float *x, const float *dy, const float *dhT, float *dx,
-                             float *dW, float *dU, float *db, void *ws) {
-    recur_rnn_desc d = desc(L, B);
-    return recur_rnn_backward(&d, W, U, b, x, NULL, dy, dhT, dx, NULL, dW, dU, db, ws);
+static recur_status backward(const layer *L, int T, int B, const float *params, const float *x,
+                             const unsigned char *mask, const float *dy, const float *dhT,
+                             float *dx, float *grads, void *ws) {
+    recur_rnn_desc d = desc(L, T, B, mask);
+    const size_t I = (size_t)L->in_feat, H = (size_t)L->units, G = 1 * H;
+    const float *W = params, *U = W + I * G, *b = U + H * G;
+    return recur_rnn_backward(&d, W, U, b, x, NULL, dy, dhT, dx, NULL, grads, grads + I * G,
+                              grads + (I + H) * G, ws);
 }
 
-static const recurrent_cell cell = {"a SimpleRNN",  1,       NULL,    bias_len, NULL,
+static const recurrent_cell cell = {"a SimpleRNN",  1,       1,       NULL, bias_len, NULL,
                                     workspace_size, forward, backward};
 
 const layer_ops layer_simple_rnn = {5,
