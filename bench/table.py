@@ -92,6 +92,12 @@ def model_table(runs, peak):
         samples = int(arg.split("_")[0][1:])
         print(f"| {kind} {arg} | {ms:.3f} | {samples / ms * 1e3:.0f} | {flops / 1e9:.1f} "
               f"| {fmt(peak and 100 * flops / peak, '.0f')} |")
+    # the LSTMs written as a custom cell (examples/cells/lstm.c) against the built-in ones
+    for arg in ("B32", "B128"):
+        mine, theirs = runs.get(f"model_cell_train/{arg}"), runs.get(f"model_train/{arg}")
+        if mine and theirs:
+            print(f"\ncustom-cell LSTM over built-in LSTM, training step {arg}: "
+                  f"{mine[0] / theirs[0]:.2f}x the time")
 
 
 def main():

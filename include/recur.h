@@ -315,21 +315,28 @@ RECUR_API recur_status recur_model_add_bidirectional(recur_model *m, const char 
  * block: the first unit of the block is unit 0 of every pointer). Element
  * (r, j) of gate q: z[r * ldz + q * H + j]; of state k: s[k][r * lds + j]; of
  * parameter array a's row i (arrays are size_per_unit rows of H): p[a][i * H
- * + j]; of a per-row parameter gradient: dp[a][r * lddp + i * H + j]. */
+ * + j]; of a per-row parameter gradient: dp[a][r * lddp + i * H + j]; of m,
+ * dm and scratch: m[r * lds + j], scratch[r * ldscratch + j] (scratch has
+ * RECUR_CELL_MAX_GATES * H floats a row, the caller's own for the step: it
+ * keeps its contents from backward to backward_mid of the same step). */
 typedef struct recur_cell_args {
     int rows, units, H;
-    recur_act act;                /* the layer's activation: tanh or relu */
+    recur_act act;                /* the layer's activation */
     float *z, *zh;                /* zh: separate cells only, else NULL */
     int ldz;
     const float *const *s_prev;   /* states at t-1 */
     float *const *s;              /* forward: write the new states; backward: the new states (read) */
     int lds;
     const float *const *p;        /* the cell's parameter arrays */
+    float *m;                     /* mid cells: forward_mid writes m; backward: m as it was */
+    float *scratch;
+    int ldscratch;
     /* backward only */
     const float *const *ds;       /* dLoss/d(new states) */
     float *const *ds_prev;        /* write dLoss/d(states at t-1) through the elementwise math */
     float *const *dp;             /* write each row's share of the parameter arrays' gradients */
     int lddp;
+    const float *dm;              /* backward_mid: dLoss/dm */
     const void *user;             /* the cell's user pointer */
 } recur_cell_args;
 
@@ -358,7 +365,19 @@ typedef struct recur_cell {
     recur_cell_param params[RECUR_CELL_MAX_PARAMS];
     void (*forward)(const recur_cell_args *a);
     void (*backward)(const recur_cell_args *a);
-    const void *user;  /* passed to forward and backward */
+    const void *user;  /* passed to every call */
+    /* Mid-step products (GRU without reset_after, the original MGU): the last
+     * `mid` gate blocks' recurrent product takes a vector m the cell makes
+     * from the other gates instead of h_{t-1} (m = r * h_{t-1}). Per step:
+     * z[other gates] += h_{t-1} U; forward_mid writes m; z[mid gates] += m U;
+     * forward. Backward: backward writes dz of the mid gates (and may leave
+     * partial results in scratch); recur computes dm = dz[mid] U[mid]^T;
+     * backward_mid writes dz of the other gates and ADDS to ds_prev the parts
+     * through m. 0: no mid gates (NULL functions). Needs recurrent = 1 and
+     * separate = 0. */
+    int mid;
+    void (*forward_mid)(const recur_cell_args *a);
+    void (*backward_mid)(const recur_cell_args *a);
 } recur_cell;
 
 /* Registers a cell on this model (the model keeps the pointer: the struct
@@ -368,11 +387,13 @@ RECUR_API recur_status recur_model_register_cell(recur_model *m, const recur_cel
 RECUR_API recur_status recur_model_add_cell(recur_model *m, const char *name, int units,
                                             recur_act activation, int return_sequences);
 
-/* Vector math for cells, on the kernel set recur_isa() names: y[k] = f(x[k])
- * for k < n (in place allowed). */
+/* Vector math for cells, on the kernel set recur_isa() names (the functions
+ * its gate kernels use): y[k] = f(x[k]) for k < n; y == x or the two apart,
+ * any alignment, nothing read or written past n. */
 RECUR_API void recur_vsigmoid(size_t n, const float *x, float *y);
 RECUR_API void recur_vtanh(size_t n, const float *x, float *y);
-/* act: tanh, relu, sigmoid or linear */
+/* act: tanh, relu (NaN gives 0, as in the layers), sigmoid or linear; softmax
+ * (not elementwise) and unknown values copy x, as linear */
 RECUR_API void recur_vact(recur_act act, size_t n, const float *x, float *y);
 
 typedef enum { RECUR_OPTIMIZER_ADAM, RECUR_OPTIMIZER_SGD } recur_optimizer_kind;
@@ -402,21 +423,35 @@ typedef enum {
  * runs on every step) takes per-step targets: sparse categorical
  * cross-entropy labels [N][T], MSE targets [N][T][outputs], binary
  * cross-entropy labels [N][T]; the loss is the mean over the valid (unmasked)
- * steps. */
+ * steps. As Keras 3 (and recent tf.keras) reduce a masked loss: a masked step
+ * weighs 0 and the batch's sum is divided by its count of valid steps, not by
+ * B * T; a batch without a valid step has loss 0 and gradient 0. MSE is the
+ * mean over the outputs of each sample or step, then that mean.
+ *
+ * Binary cross-entropy is computed from the Dense's logit z, as Keras's
+ * TensorFlow backend does after a sigmoid: max(z, 0) - y z + log(1 +
+ * exp(-|z|)), which equals Keras's clipped formula on probabilities except
+ * that it does not saturate at -log(1e-7) for confident wrong answers; the
+ * gradient (p - y) / count is fused into the Dense as for softmax. Accuracy:
+ * (p > 0.5) == y. */
 
-/* Allocates parameters and optimizer state and initialises the weights. The
- * last layer must give one vector per sample; sparse categorical
- * cross-entropy needs a Dense softmax last (the two are fused for stability). */
+/* Allocates parameters and optimizer state and initialises the weights.
+ * Sparse categorical cross-entropy needs a Dense softmax last, binary
+ * cross-entropy a Dense(1, sigmoid) (each fused with its loss for stability;
+ * else RECUR_ERR_UNSUPPORTED naming the problem). The last layer may give one
+ * vector per sample or a sequence (per-step targets, above). */
 RECUR_API recur_status recur_model_compile(recur_model *m, const recur_optimizer *opt,
                                            recur_loss loss);
 
 typedef struct recur_epoch_logs {
     int epoch;         /* 0-based from the start of training: a resumed fit starts at initial_epoch */
-    float loss;        /* mean over the epoch's training samples (with dropout) */
-    float accuracy;    /* NaN for MSE */
+    float loss;        /* mean over the epoch's training samples (with dropout); per-step
+                          targets: the sum over all valid steps / their count */
+    float accuracy;    /* NaN for MSE; per-step targets: the fraction of valid steps right */
     float val_loss;    /* NaN without validation data */
     float val_accuracy;
     double seconds;    /* wall time of the epoch, validation included */
+    float mae, val_mae; /* mean absolute error (Keras's "mae" metric) for MSE, else NaN */
 } recur_epoch_logs;
 
 /* Called after each epoch, once the model counts it as done; a non-zero
@@ -455,10 +490,21 @@ RECUR_API recur_status recur_model_fit(recur_model *m, const float *x, const flo
 /* The epochs of the last fit, in order; valid until the next fit or destroy. */
 RECUR_API int recur_model_history(const recur_model *m, const recur_epoch_logs **epochs);
 
-/* Loss and accuracy (NaN for MSE) over n samples, in inference mode. */
+/* Loss and accuracy (NaN for MSE) over n samples, in inference mode; with
+ * per-step targets, means over all the valid steps (masked steps skipped). */
 RECUR_API recur_status recur_model_evaluate(recur_model *m, const float *x, const float *y,
                                             size_t n, int batch_size, float *loss,
                                             float *accuracy);
+/* The same with every metric: accuracy NaN for MSE, mae (mean absolute
+ * error) NaN unless the loss is MSE. */
+typedef struct recur_metrics {
+    float loss, accuracy, mae;
+} recur_metrics;
+RECUR_API recur_status recur_model_evaluate_metrics(recur_model *m, const float *x, const float *y,
+                                                    size_t n, int batch_size, recur_metrics *out);
+RECUR_API recur_status recur_model_evaluate_metrics_ids(recur_model *m, const int32_t *ids,
+                                                        const float *y, size_t n, int batch_size,
+                                                        recur_metrics *out);
 /* out [n][recur_model_output_size(m)]: probabilities for a softmax model. */
 RECUR_API recur_status recur_model_predict(recur_model *m, const float *x, size_t n,
                                            int batch_size, float *out);
@@ -480,8 +526,9 @@ RECUR_API size_t recur_model_summary(const recur_model *m, char *buf, size_t siz
 RECUR_API float *recur_model_params(recur_model *m, size_t *count);
 /* The gradient buffer, same layout, as the last compute_gradients left it. */
 RECUR_API const float *recur_model_gradients(const recur_model *m, size_t *count);
-/* Forward and backward over n samples as one batch: the mean loss into *loss
- * and its gradient into the gradient buffer, parameters unchanged. training
+/* Forward and backward over n samples as one batch: the mean loss (over the
+ * valid steps, for per-step targets) into *loss and its gradient into the
+ * gradient buffer, parameters unchanged. training
  * non-zero applies dropout, with the mask the next fit step would draw (it
  * depends on the seed and the optimizer's step count only). For data-parallel
  * training: compute, average the gradient buffers across ranks, apply. */
@@ -522,16 +569,29 @@ RECUR_API int recur_model_takes_ids(const recur_model *m);
 /* ---- Stateful stepping, for generation ---------------------------------- *
  * Keras's stateful=True: each call runs ONE step for `batch` independent
  * streams and the recurrent layers keep their states for the next call, so n
- * steps cost n steps. out [batch][outputs]: the last layer's output at this
- * step. The first call, a change of batch, or recur_model_reset_states starts
- * from zero states. Training and predict do not touch these states. */
+ * steps cost n steps. x_t [batch][features] (ids_t [batch]): the streams'
+ * inputs at this step; out [batch][outputs]: the last layer's output at this
+ * step (the output at that step of a whole-sequence predict, for a model
+ * whose last layers return sequences; a recurrent layer without
+ * return_sequences gives its h at the step). The first call, a change of
+ * batch, or recur_model_reset_states starts from zero states. Training and
+ * predict do not touch these states. The first call (and a change of batch)
+ * allocates the state buffers; later steps allocate nothing. A mask made by
+ * Masking or Embedding(mask_zero) is honoured as predict honours it: a masked
+ * step carries the stream's states through and repeats its previous output.
+ * Layers that need the whole sequence (go_backwards, Bidirectional) cannot
+ * step: RECUR_ERR_UNSUPPORTED naming the layer. */
 RECUR_API recur_status recur_model_predict_step(recur_model *m, const float *x_t, int batch,
                                                 float *out);
 RECUR_API recur_status recur_model_predict_step_ids(recur_model *m, const int32_t *ids_t,
                                                     int batch, float *out);
 RECUR_API void recur_model_reset_states(recur_model *m);
 /* Draws an index from probabilities p[0..n) sharpened by temperature (p^(1/T)
- * renormalised; T -> 0 is argmax), with a splitmix64 generator state *rng. */
+ * renormalised; T -> 0 is argmax), with a splitmix64 generator state *rng.
+ * p need not sum to 1 (weights); computed in double through logs, so any
+ * positive temperature works (a tiny one picks among the largest p). T <= 0
+ * returns the first largest p without drawing. Returns -1 for p or rng
+ * NULL, n < 1, a NaN temperature, a negative or non-finite p, or p all 0. */
 RECUR_API int recur_sample(const float *p, int n, float temperature, uint64_t *rng);
 
 /* Keras's sparse_categorical_crossentropy on probabilities (clipped to

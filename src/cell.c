@@ -10,8 +10,13 @@
  *           and pass dS_t through; then dS_{t-1}[0] += dZH_t U^T. After the
  *           loop: dW = X^T dZ, dU = Hprev^T dZH, the biases and the cell's
  *           arrays as column sums over all rows, dx = dZ W^T.
+ * A cell with mid gates (cell->mid) splits the product: the other gates take
+ * h_{t-1}, the mid gates the cell's m_t (forward_mid), with a barrier between
+ * under a unit split; backward runs dm = dZ_mid U_mid^T and backward_mid
+ * before the product of the other gates.
  * Workspace: Z [T][B][G], ZH [T][B][G] (separate), S [states][T+1][B][H],
- * dS [2][states][B][H], dP [T][B][P] (P: the cell's array floats), packed U. */
+ * dS [2][states][B][H], dP [T][B][P] (P: the cell's array floats), M
+ * [T][B][H] and dM [B][H] (mid), scratch [B][8H], packed U. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +33,11 @@ recur_status cell_check(const recur_cell *c, const char *fn) {
                       : c->recurrent != 0 && c->recurrent != 1 ? "recurrent must be 0 or 1"
                       : c->separate != 0 && c->separate != 1   ? "separate must be 0 or 1"
                       : c->separate && !c->recurrent ? "separate needs recurrent = 1"
+                      : c->mid < 0 || c->mid >= c->gates ? "mid must be in [0, gates)"
+                      : c->mid && (!c->recurrent || c->separate)
+                          ? "mid needs recurrent = 1 and separate = 0"
+                      : c->mid && (!c->forward_mid || !c->backward_mid)
+                          ? "mid needs forward_mid and backward_mid"
                       : c->nparams < 0 || c->nparams > RECUR_CELL_MAX_PARAMS
                           ? "nparams must be in [0, 4]"
                       : !c->forward || !c->backward ? "forward and backward must be set"
@@ -56,7 +66,7 @@ static int64_t param_floats(const recur_cell *c, int64_t H) {
 typedef struct {
     rnn_dims d;
     int64_t G, P, S;
-    size_t z, zh, s, ds, dp, up, size;
+    size_t z, zh, s, ds, dp, m, dm, scr, up, size;
 } cell_shape;
 
 static int shape_of(const recur_cell *c, int T, int B, int I, int H, cell_shape *s) {
@@ -69,6 +79,9 @@ static int shape_of(const recur_cell *c, int T, int B, int I, int H, cell_shape 
     s->s = rnn_layout_add(&l, (size_t)s->S * (TB + (size_t)B), (size_t)H);
     s->ds = rnn_layout_add(&l, 2 * (size_t)s->S * (size_t)B, (size_t)H);
     s->dp = rnn_layout_add(&l, s->P ? TB : 1, s->P ? (size_t)s->P : 1);
+    s->m = rnn_layout_add(&l, c->mid ? TB : 1, (size_t)H);
+    s->dm = rnn_layout_add(&l, c->mid ? (size_t)B : 1, (size_t)H);
+    s->scr = rnn_layout_add(&l, (size_t)B, (size_t)RECUR_CELL_MAX_GATES * (size_t)H);
     s->up = rnn_layout_add(&l, packed, 1);
     s->size = l.size;
     return l.ok;
@@ -85,7 +98,7 @@ typedef struct {
     const rnn_plan *p;
     const float *W, *U, *b, *bh, *x, *s0, *dy, *dhT;
     const float *const *pa; /* the cell's arrays */
-    float *z, *zh, *st, *ds, *dp, *up, *y, *hT, *sT;
+    float *z, *zh, *st, *ds, *dp, *m, *dm, *scr, *up, *y, *hT, *sT;
 } cell_ctx;
 
 /* state k at step slot t (0: initial), row 0 */
@@ -117,6 +130,9 @@ static recur_cell_args args_of(const cell_ctx *x, const rnn_block *bl, int64_t t
     a.s_prev = (const float *const *)sp, a.s = sn, a.lds = (int)H;
     for (int k = 0; k < x->c->cell->nparams; k++) pa[k] = x->pa[k] + bl->j0;
     a.p = pa;
+    a.m = x->m ? x->m + t * B * H + o : NULL;
+    a.scratch = x->scr + bl->r0 * RECUR_CELL_MAX_GATES * H + bl->j0;
+    a.ldscratch = (int)(RECUR_CELL_MAX_GATES * H);
     a.user = x->c->cell->user;
     return a;
 }
@@ -141,10 +157,14 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const recur_cell *cl = x->c->cell;
     const int64_t B = x->s->d.B, H = x->s->d.H, G = x->s->G, nr = x->p->nr, np = (H + nr - 1) / nr;
     const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
+    const int64_t nq = cl->gates - cl->mid; /* gates whose product takes h_{t-1} */
+    float *sp[RECUR_CELL_MAX_STATES], *sn[RECUR_CELL_MAX_STATES];
+    const float *pa[RECUR_CELL_MAX_PARAMS];
+    const recur_cell_args a = args_of(x, bl, t, sp, sn, pa);
+    float *dst = (x->zh ? x->zh : x->z) + (t * B + bl->r0) * G + bl->j0;
     if (cl->recurrent) {
         const float *hp = state(x, 0, t) + bl->r0 * H; /* all units */
-        float *dst = (x->zh ? x->zh : x->z) + (t * B + bl->r0) * G + bl->j0;
-        for (int64_t q = 0; q < cl->gates; q++)
+        for (int64_t q = 0; q < nq; q++)
             x->p->gemm((size_t)nrow, (size_t)nj, (size_t)H, hp, (size_t)H, 0, NULL, 0,
                        x->up + (q * np + bl->j0 / nr) * H * nr, dst + q * H, (size_t)G, !x->zh);
         if (x->zh)
@@ -155,9 +175,14 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
                     for (int64_t j = 0; j < nj; j++) zr[j] += br[j];
                 }
     }
-    float *sp[RECUR_CELL_MAX_STATES], *sn[RECUR_CELL_MAX_STATES];
-    const float *pa[RECUR_CELL_MAX_PARAMS];
-    const recur_cell_args a = args_of(x, bl, t, sp, sn, pa);
+    if (cl->mid) {
+        cl->forward_mid(&a);
+        rnn_sync(bl); /* the mid product reads every unit of m_t */
+        const float *mt = x->m + (t * B + bl->r0) * H;
+        for (int64_t q = nq; q < cl->gates; q++)
+            x->p->gemm((size_t)nrow, (size_t)nj, (size_t)H, mt, (size_t)H, 0, NULL, 0,
+                       x->up + (q * np + bl->j0 / nr) * H * nr, dst + q * H, (size_t)G, 1);
+    }
     cl->forward(&a);
     const unsigned char *msk = rnn_step_mask(x->c->mask, t, B, bl);
     if (msk) /* masked rows keep their states */
@@ -206,6 +231,9 @@ static recur_status setup(const cell_call *c, const float *params, void *ws, cel
     x->st = (float *)(mem + s->s);
     x->ds = (float *)(mem + s->ds);
     x->dp = s->P ? (float *)(mem + s->dp) : NULL;
+    x->m = cl->mid ? (float *)(mem + s->m) : NULL;
+    x->dm = cl->mid ? (float *)(mem + s->dm) : NULL;
+    x->scr = (float *)(mem + s->scr);
     x->up = (float *)(mem + s->up);
     return RECUR_OK;
 }
@@ -241,10 +269,15 @@ recur_status cell_forward(const cell_call *c, const float *params, const float *
 
 /* ---- Backward --------------------------------------------------------------- */
 
+/* panels of U^T: the other gates' columns, then the mid gates' */
 static void bwd_pack(void *ctx, int64_t p0, int64_t p1) {
     const cell_ctx *x = ctx;
-    const int64_t H = x->s->d.H, G = x->s->G;
-    rnn_pack_t(x->U, H, G, 0, G, x->p->nr, x->up, p0, p1);
+    const int64_t H = x->s->d.H, G = x->s->G, nph = (H + x->p->nr - 1) / x->p->nr;
+    const int64_t Gn = (x->c->cell->gates - x->c->cell->mid) * H;
+    rnn_pack_t(x->U, H, G, 0, Gn, x->p->nr, x->up, p0, p1);
+    if (x->c->cell->mid)
+        rnn_pack_t(x->U, H, G, Gn, G - Gn, x->p->nr, x->up + nph * x->p->nr * Gn, p0 - nph,
+                   p1 - nph);
 }
 
 static void bwd_begin(void *ctx, const rnn_block *bl) {
@@ -283,6 +316,15 @@ static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     }
     a.dp = dpa, a.lddp = (int)P;
     cl->backward(&a);
+    const int64_t Gn = (cl->gates - cl->mid) * H, nph = (H + x->p->nr - 1) / x->p->nr;
+    if (cl->mid) { /* dm = dZ_mid U_mid^T, then the cell's part before the mid product */
+        rnn_sync(bl);
+        x->p->gemm((size_t)nrow, (size_t)nj, (size_t)(G - Gn), x->z + (t * B + bl->r0) * G + Gn,
+                   (size_t)G, 0, NULL, 0, x->up + nph * x->p->nr * Gn + bl->j0 * (G - Gn),
+                   x->dm + o, (size_t)H, 0);
+        a.dm = x->dm + o;
+        cl->backward_mid(&a);
+    }
     const unsigned char *msk = rnn_step_mask(x->c->mask, t, B, bl);
     if (msk) { /* masked rows: no gradient into z or the arrays; the states pass through */
         rnn_mask_zero(x->z + t * B * G, G, H, cl->gates, msk, bl);
@@ -296,8 +338,8 @@ static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     if (!cl->recurrent || t == 0) return;
     rnn_sync(bl); /* the product reads dZ_t of every unit */
     const float *dz = (x->zh ? x->zh : x->z) + (t * B + bl->r0) * G;
-    x->p->gemm((size_t)nrow, (size_t)nj, (size_t)G, dz, (size_t)G, 0, NULL, 0,
-               x->up + bl->j0 * G, dstate(x, nxt, 0) + o, (size_t)H, 1);
+    x->p->gemm((size_t)nrow, (size_t)nj, (size_t)Gn, dz, (size_t)G, 0, NULL, 0,
+               x->up + bl->j0 * Gn, dstate(x, nxt, 0) + o, (size_t)H, 1);
 }
 
 recur_status cell_backward(const cell_call *c, const float *params, const float *x_in,
@@ -315,7 +357,7 @@ recur_status cell_backward(const cell_call *c, const float *params, const float 
     p.fuse = 0;
     x.p = &p, x.x = x_in, x.dy = dy, x.dhT = dhT;
     const int64_t nph = (H + p.nr - 1) / p.nr;
-    const rnn_loop loop = {cl->recurrent ? nph : 0, cl->recurrent ? bwd_pack : NULL, bwd_begin,
+    const rnn_loop loop = {cl->recurrent ? (cl->mid ? 2 : 1) * nph : 0, cl->recurrent ? bwd_pack : NULL, bwd_begin,
                            bwd_step, NULL, &x, 1};
     rnn_loop_run(&s.d, &p, &loop);
 
@@ -323,12 +365,15 @@ recur_status cell_backward(const cell_call *c, const float *params, const float 
     float *db = dW + (I + (cl->recurrent ? H : 0)) * G, *dbh = cl->separate ? db + G : NULL;
     float *dpa = db + (cl->separate ? 2 : 1) * G;
     const float *dzh = x.zh ? x.zh : x.z;
-    rnn_wgrad w[2] = {{x_in, I, I, x.z, G, G, dW, G}, {x.st, H, H, dzh, G, G, dU, G}};
+    const int64_t Gn = (cl->gates - cl->mid) * H;
+    rnn_wgrad w[3] = {{x_in, I, I, x.z, G, G, dW, G},
+                      {x.st, H, H, dzh, G, Gn, dU, G},
+                      {x.m, H, H, x.z + Gn, G, G - Gn, dU + Gn, G}};
     rnn_bgrad bg[3] = {{x.z, G, G, db}};
     int nb = 1;
     if (dbh) bg[nb++] = (rnn_bgrad){x.zh, G, G, dbh};
     if (s.P) bg[nb++] = (rnn_bgrad){x.dp, s.P, s.P, dpa};
-    int err = rnn_weight_grads(p.nt, TB, w, cl->recurrent ? 2 : 1, bg, nb);
+    int err = rnn_weight_grads(p.nt, TB, w, cl->recurrent ? (cl->mid ? 3 : 2) : 1, bg, nb);
     if (!err && dx) err = recur_sgemm_par(p.nt, 'N', 'T', TB, I, G, 1.0f, x.z, G, x.W, G, 0.0f, dx, I);
     return err ? recur_gemm_fail(err, fn) : RECUR_OK;
 }
