@@ -298,6 +298,48 @@ static void test_thread_settings(void) {
     fx_free(&f);
 }
 
+/* recur_vact: tanh and sigmoid within the kernels' few ulp, relu (NaN gives 0,
+ * as in the built-in layers) and linear exact, the same bits in place and as
+ * recur_vtanh/recur_vsigmoid; softmax (not elementwise) and an unknown act
+ * copy x; nothing written past n; n = 0 touches nothing. */
+static void test_vector_activations(void) {
+    enum { N = 37 };
+    static const recur_act acts[] = {RECUR_ACT_LINEAR,  RECUR_ACT_RELU,    RECUR_ACT_TANH,
+                                     RECUR_ACT_SIGMOID, RECUR_ACT_SOFTMAX, (recur_act)99};
+    float x[N], y[N + 1], z[N + 1], v[N];
+    for (int k = 0; k < N; k++) x[k] = (float)(k - 18) * 0.37f;
+    x[0] = -60.0f, x[1] = 60.0f, x[2] = -0.0f, x[3] = NAN;
+    for (size_t a = 0; a < sizeof acts / sizeof *acts; a++) {
+        const recur_act act = acts[a];
+        y[N] = z[N] = SENTINEL;
+        memcpy(z, x, sizeof x);
+        recur_vact(act, N, x, y);
+        recur_vact(act, N, z, z);
+        CU_ASSERT(!memcmp(y, z, sizeof y));
+        CU_ASSERT(y[N] == SENTINEL);
+        if (act == RECUR_ACT_TANH || act == RECUR_ACT_SIGMOID) {
+            int ok = isnan(y[3]);
+            for (int k = 0; k < N; k++) {
+                double t = x[k], want = act == RECUR_ACT_TANH ? tanh(t) : 1.0 / (1.0 + exp(-t));
+                if (k != 3) ok &= fabs(y[k] - want) <= 2.5e-7;
+            }
+            CU_ASSERT(ok);
+            (act == RECUR_ACT_TANH ? recur_vtanh : recur_vsigmoid)(N, x, v);
+            CU_ASSERT(!memcmp(v, y, sizeof v));
+        } else if (act == RECUR_ACT_RELU) {
+            int ok = y[3] == 0.0f && !signbit(y[2]);
+            for (int k = 0; k < N; k++)
+                if (k != 3) ok &= y[k] == (x[k] > 0.0f ? x[k] : 0.0f);
+            CU_ASSERT(ok);
+        } else {
+            CU_ASSERT(!memcmp(y, x, sizeof x));
+        }
+        recur_vact(act, 0, NULL, NULL);
+    }
+    recur_vsigmoid(0, NULL, NULL);
+    recur_vtanh(0, NULL, NULL);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
     CU_pSuite s = CU_add_suite("api", NULL, NULL);
@@ -313,5 +355,6 @@ int main(void) {
     ADD_TEST(s, test_workspace_per_sample_within_twice_the_tape);
     ADD_TEST(s, test_errors_are_per_thread);
     ADD_TEST(s, test_thread_settings);
+    ADD_TEST(s, test_vector_activations);
     return test_main_run();
 }

@@ -1,8 +1,11 @@
 /* Every SIMD kernel set against the scalar reference, and the vector exp,
  * sigmoid and tanh against double-precision libm. Built without oneDNN so the
  * aarch64 cross build runs it under qemu for the NEON kernels. */
+#define _DEFAULT_SOURCE /* mmap's MAP_ANONYMOUS */
 #include <float.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "../simd/kernels.h"
 #include "testutil.h"
@@ -141,6 +144,98 @@ static int close_enough(const float *a, const float *b, size_t n, double tol) {
         }
     }
     return 1;
+}
+
+/* fn(x) within the asserted bounds: NaN for NaN, results below FLT_MIN in
+ * absolute terms as in sweep */
+static int within_bounds(const float *x, const float *y, size_t n, double (*ref)(double),
+                         double max_ulp, double max_abs) {
+    for (size_t k = 0; k < n; k++) {
+        if (isnan(x[k]) != isnan(y[k])) {
+            printf("\n    x=%.9g gives %.9g", x[k], y[k]);
+            return 0;
+        }
+        if (isnan(x[k])) continue;
+        const double want = ref(x[k]), a = fabs((double)y[k] - want);
+        if (fabs(want) < FLT_MIN ? a > 2 * FLT_MIN : ulp_err(y[k], want) > max_ulp || a > max_abs) {
+            printf("\n    x=%.9g gives %.9g, want %.9g", x[k], y[k], want);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The last float before an inaccessible page, so reading past it faults. */
+static float *fenced_end(size_t n, void **map, size_t *len) {
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t data = (n * sizeof(float) + page - 1) / page * page;
+    *len = data + page;
+    *map = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (*map == MAP_FAILED || mprotect((char *)*map + data, page, PROT_NONE)) return NULL;
+    return (float *)((char *)*map + data);
+}
+
+static int same_bits(float a, float b) {
+    return !memcmp(&a, &b, sizeof a) || (isnan(a) && isnan(b));
+}
+
+/* Every set's sigmoid and tanh (scalar included) over a mix with large |x|,
+ * infinities and NaN against double precision in one long call; then every
+ * length 0..70 and a long one, at four alignments, out of place and in place:
+ * the long call's bits (a tail computes what a full vector does), nothing
+ * read past x[n-1] (an inaccessible page follows it at offset 0) and nothing
+ * written outside y[0, n). */
+static void test_vmath_lengths_alignment_in_place(void) {
+    enum { L = 4133, NMAX = 70, LONG = 1000, PAD = 16 };
+    static const float special[] = {NAN,    INFINITY, -INFINITY, 100.0f, -100.0f, 50.0f,
+                                    -50.0f, 1e4f,     -1e4f,     88.5f,  -88.5f,  0.0f,
+                                    -0.0f,  1e-30f,   -1e-30f,   0.4f,   -0.4f,   20.0f};
+    float *x = malloc(L * sizeof(float)), *want = malloc(L * sizeof(float));
+    float *yb = malloc((PAD + LONG + 4 + PAD) * sizeof(float));
+    void *map;
+    size_t maplen;
+    float *end = fenced_end(LONG + 4, &map, &maplen);
+    CU_ASSERT_FATAL(x && want && yb && end);
+    test_rng r = {11};
+    for (size_t k = 0; k < L; k++)
+        x[k] = k % 7 == 3   ? special[(k / 7) % (sizeof special / sizeof *special)]
+               : k % 3 == 0 ? (float)rng_uniform(&r, -0.6, 0.6)
+               : k % 5 == 0 ? (float)rng_uniform(&r, -100, 100)
+                            : (float)rng_uniform(&r, -12, 12);
+    const simd_kernels *all[5] = {&simd_kernels_scalar};
+    for (int k = 0; k < nsets; k++) all[k + 1] = sets[k];
+    for (int k = 0; k <= nsets; k++)
+        for (int t = 0; t < 2; t++) {
+            const f32_unary_fn fn = t ? all[k]->vtanh : all[k]->vsigmoid;
+            fn(L, x, want);
+            CU_ASSERT(t ? within_bounds(x, want, L, ref_tanh, TANH_MAX_ULP, TANH_MAX_ABS)
+                        : within_bounds(x, want, L, ref_sigmoid, SIGMOID_MAX_ULP, 1.0));
+            int ok = 1;
+            for (size_t n = 0; n <= NMAX + 1 && ok; n++)
+                for (size_t off = 0; off < 4 && ok; off++)
+                    for (int inplace = 0; inplace < 2 && ok; inplace++) {
+                        const size_t m = n > NMAX ? LONG : n, s = (m * 37 + off * 11) % (L - m);
+                        float *src = end - m - off, *y = inplace ? src : yb + PAD + off;
+                        for (size_t i = 0; i < PAD + LONG + 4 + PAD; i++) yb[i] = SENTINEL;
+                        for (size_t i = 0; i < off; i++) src[m + i] = SENTINEL;
+                        memcpy(src, x + s, m * sizeof(float));
+                        fn(m, src, y);
+                        for (size_t i = 0; i < m; i++) ok &= same_bits(y[i], want[s + i]);
+                        for (size_t i = 0; i < off; i++) ok &= src[m + i] == SENTINEL;
+                        if (!inplace) {
+                            ok &= !memcmp(src, x + s, m * sizeof(float));
+                            for (size_t i = 0; i < PAD + off; i++) ok &= yb[i] == SENTINEL;
+                            for (size_t i = PAD + off + m; i < PAD + LONG + 4 + PAD; i++)
+                                ok &= yb[i] == SENTINEL;
+                        }
+                        if (!ok)
+                            printf("\n    %s %s: n %zu, offset %zu, in place %d", all[k]->name,
+                                   t ? "tanh" : "sigmoid", m, off, inplace);
+                    }
+            CU_ASSERT(ok);
+        }
+    munmap(map, maplen);
+    free(x), free(want), free(yb);
 }
 
 /* The LSTM's c = f c_prev + i g and h = o act(c) with |c_prev| up to 1e4: a
@@ -699,6 +794,7 @@ int main(void) {
     ADD_TEST(s, test_scalar_reference_equations);
     ADD_TEST(s, test_vmath_accuracy);
     ADD_TEST(s, test_vmath_special_values);
+    ADD_TEST(s, test_vmath_lengths_alignment_in_place);
     ADD_TEST(s, test_lstm_fwd_matches_scalar);
     ADD_TEST(s, test_lstm_bwd_matches_scalar);
     ADD_TEST(s, test_gemm_matches_reference);
