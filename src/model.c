@@ -77,6 +77,7 @@ recur_status model_add(recur_model *m, const layer *proto, const char *fn) {
         m->layers = grown, m->cap_layers = cap;
     }
     m->layers[m->nlayers++] = L;
+    if (L.ops == &layer_embedding) m->vocab = L.vocab; /* the model now takes token ids */
     return RECUR_OK;
 }
 

@@ -83,6 +83,9 @@ recur_status recur_model_add_layers(recur_model *m, const char *spec) {
         item = comma + 1;
     }
     free(copy);
-    if (st) m->nlayers = before; /* all or nothing */
+    if (st) { /* all or nothing: an Embedding the spec added goes too */
+        m->nlayers = before;
+        if (!before) m->vocab = 0;
+    }
     return st;
 }

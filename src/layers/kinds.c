@@ -4,4 +4,6 @@
 
 const layer_ops *const layer_kinds[] = {&layer_lstm, &layer_dense,      &layer_dropout,
                                         &layer_gru,  &layer_simple_rnn, &layer_custom,
+                                        &layer_embedding,
+                                        &layer_masking,
                                         NULL};
