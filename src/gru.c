@@ -18,7 +18,11 @@
  * Without reset_after: drh = dG_t[h] U_h^T, then dr, then dh_{t-1} = dh_t * z
  * + drh * r + dG_t[z, r] U_zr^T; dU_zr = Hprev^T dG[z, r], dU_h = RH^T dG[h].
  * Training workspace: g, rg [T][B][3H]; hs [T+1][B][H] (h0 or zeros, then
- * each h_t); rh [T][B][H] (reset_after = 0); dh, drh [B][H]; packed weights. */
+ * each h_t); rh [T][B][H] (reset_after = 0); dh, drh [B][H]; mk [B][H] (masked
+ * rows' dh_t + dy_t in backward); packed weights.
+ * Masks (rnn_step_mask): a step whose block has masked rows runs as usual,
+ * then forward gives the masked rows h_t = y_t = h_{t-1}; backward zeroes
+ * their dG_t (and dR_t) and, after the products, sets dh_{t-1} = dh_t + dy_t. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,10 +30,10 @@
 
 typedef struct {
     rnn_dims d;
-    int ra;                                      /* reset_after */
-    size_t g, rg, hs, rh, dh, drh, up, ws_size;  /* byte offsets into the workspace, its size */
-    size_t s_rg, s_rh, s_h0, s_up, scratch_size; /* inference: g [T][B][3H], rg [B][3H],
-                                                    rh [B][H], zeros [B][H], packed */
+    int ra;                                         /* reset_after */
+    size_t g, rg, hs, rh, dh, drh, mk, up, ws_size; /* byte offsets into the workspace, its size */
+    size_t s_rg, s_rh, s_h0, s_up, scratch_size;    /* inference: g [T][B][3H], rg [B][3H],
+                                                       rh [B][H], zeros [B][H], packed */
 } gru_shape;
 
 static recur_status gru_shape_init(const recur_gru_desc *d, gru_shape *s, const char *fn) {
@@ -52,6 +56,7 @@ static recur_status gru_shape_init(const recur_gru_desc *d, gru_shape *s, const 
     s->rh = rnn_layout_add(&ws, s->ra ? 1 : T * B, s->ra ? 1 : H);
     s->dh = rnn_layout_add(&ws, B, H);
     s->drh = rnn_layout_add(&ws, B, H);
+    s->mk = rnn_layout_add(&ws, B, H);
     s->up = rnn_layout_add(&ws, packed, 1);
     rnn_layout_add(&sc, T * B, 3 * H);
     s->s_rg = rnn_layout_add(&sc, B, 3 * H);
@@ -81,6 +86,8 @@ typedef struct {
     const float *W, *U, *b, *x, *h0, *dy, *dhT;
     float *g, *rg, *hs, *rh, *y, *hT, *up, *upw, *h0z; /* hs NULL: inference (rg, rh one step) */
     float *dx, *dh, *drh, *dh0;
+    const unsigned char *mask; /* [T][B] or NULL */
+    float *mk;                 /* [B][H]: masked rows' dh_t + dy_t (backward) */
 } gru_call;
 
 /* ---- Forward ---------------------------------------------------------------- */
@@ -127,6 +134,12 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     float *yt = c->y + t * B * H + o;
     c->k->gru_fwd(n, m, (size_t)H, c->s->d.relu, c->s->ra, gt + bl->j0, rgt + bl->j0, c->b + bl->j0,
                   hp + bl->j0, train ? c->hs + (t + 1) * B * H + o : yt, train ? yt : NULL);
+    const unsigned char *msk = rnn_step_mask(c->mask, t, B, bl);
+    if (msk) { /* masked rows: h_t = y_t = h_{t-1} */
+        const float *h1 = rnn_h_prev(c->hs, c->y, c->h0z, t, B, H);
+        if (train) rnn_mask_copy(c->hs + (t + 1) * B * H, h1, NULL, msk, bl, H);
+        rnn_mask_copy(c->y + t * B * H, h1, NULL, msk, bl, H);
+    }
     rnn_sync(bl); /* the next step's product reads every unit of h_t */
 }
 
@@ -153,8 +166,17 @@ recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const fl
                           s.scratch_size);
     const simd_kernels *k = recur_kernels();
     const rnn_plan p = rnn_plan_of(&s.d, G, k);
-    gru_call c = {
-        .s = &s, .p = &p, .k = k, .W = W, .U = U, .b = b, .x = x, .h0 = h0, .y = y, .hT = hT};
+    gru_call c = {.s = &s,
+                  .p = &p,
+                  .k = k,
+                  .W = W,
+                  .U = U,
+                  .b = b,
+                  .x = x,
+                  .h0 = h0,
+                  .y = y,
+                  .hT = hT,
+                  .mask = d->mask};
     if (mem) {
         c.g = (float *)(mem + s.g), c.rg = (float *)(mem + s.rg), c.hs = (float *)(mem + s.hs);
         c.rh = s.ra ? NULL : (float *)(mem + s.rh), c.up = (float *)(mem + s.up);
@@ -212,8 +234,17 @@ static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const size_t n = (size_t)nrow, m = (size_t)nj;
     const float *hp = c->hs + t * B * H + o;
     float *gt = c->g + (t * B + bl->r0) * G, *rgt = c->rg + (t * B + bl->r0) * G;
+    const float *dyt = c->dy ? c->dy + t * B * H : NULL;
+    const unsigned char *msk = rnn_step_mask(c->mask, t, B, bl);
+    /* masked rows: dh_{t-1} = dh_t + dy_t, kept while the kernel and the
+     * products overwrite dh; their dG_t (and dR_t) are zeroed */
+    if (msk) rnn_mask_copy(c->mk, c->dh, dyt, msk, bl, H);
     c->k->gru_bwd(n, m, (size_t)H, c->s->d.relu, c->s->ra, gt + bl->j0, rgt + bl->j0, hp,
-                  c->dy ? c->dy + t * B * H + o : NULL, c->dh + o);
+                  dyt ? dyt + o : NULL, c->dh + o);
+    if (msk) {
+        rnn_mask_zero(c->g + t * B * G, G, H, 3, msk, bl);
+        if (c->s->ra) rnn_mask_zero(c->rg + t * B * G, G, H, 3, msk, bl);
+    }
     rnn_sync(bl); /* the products read every unit of this step's gradients */
     const int want_dh = t > 0 || c->dh0;
     if (c->s->ra) {
@@ -221,16 +252,19 @@ static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
             c->p->gemm(n, m, (size_t)G, rgt, (size_t)G, 0, NULL, 0, c->up + bl->j0 * G, c->dh + o,
                        (size_t)H, 1);
         if (c->p->fuse && c->dx) bwd_dx(c, t, bl);
+        if (msk) rnn_mask_copy(c->dh, c->mk, NULL, msk, bl, H);
         return;
     }
     c->p->gemm(n, m, (size_t)H, gt + 2 * H, (size_t)G, 0, NULL, 0, c->up + bl->j0 * H, c->drh + o,
                (size_t)H, 0);
+    /* masked rows: dG_h = 0 gave drh = 0, so their dr comes out 0 too */
     c->k->gru_bwd_reset(n, m, (size_t)H, gt + bl->j0, hp, c->drh + o, c->dh + o);
     rnn_sync(bl); /* the next product reads dr of every unit */
     if (want_dh)
         c->p->gemm(n, m, (size_t)(2 * H), gt, (size_t)G, 0, NULL, 0,
                    c->up + nph * nr * H + bl->j0 * 2 * H, c->dh + o, (size_t)H, 1);
     if (c->p->fuse && c->dx) bwd_dx(c, t, bl);
+    if (msk) rnn_mask_copy(c->dh, c->mk, NULL, msk, bl, H);
 }
 
 static void bwd_end(void *ctx, const rnn_block *bl) {
@@ -273,7 +307,9 @@ recur_status recur_gru_backward(const recur_gru_desc *d, const float *W, const f
                   .up = (float *)(mem + s.up),
                   .dh = (float *)(mem + s.dh),
                   .drh = (float *)(mem + s.drh),
-                  .dh0 = dh0};
+                  .dh0 = dh0,
+                  .mask = d->mask,
+                  .mk = (float *)(mem + s.mk)};
     c.upw = c.up + nph * p.nr * G;
     const rnn_loop loop = {
         (s.ra ? nph : 2 * nph) + npi, bwd_pack, bwd_begin, bwd_step, bwd_end, &c, 1};

@@ -16,7 +16,16 @@
  *   hs    [T+1][B][H]  h0 (or zeros), then h_t of every step
  *   cs    [T+1][B][H]  c0 (or zeros), then c_t of every step
  *   dh,dc [B][H]       the recurrent gradients carried between steps
- *   up                 the packed weights (rnn_packed_floats) */
+ *   mk    [B][H]       masked rows (d->mask): backward's saved dc_t, then dh_t + dy_t
+ *   up                 the packed weights (rnn_packed_floats)
+ * Inference scratch: Z [T][B][4H], c [B][H] (updated in place, y is the h
+ * tape), h0 [B][H], mk [B][H] (masked rows' c_{t-1} while the kernel runs),
+ * the packed weights.
+ *
+ * Masks (rnn_step_mask): a step whose block has masked rows runs as usual,
+ * then the masked rows get the carried states back: forward h_t = h_{t-1},
+ * c_t = c_{t-1}, y_t = h_{t-1}; backward dZ_t = 0, dc_{t-1} = dc_t and, after
+ * the dh product, dh_{t-1} = dh_t + dy_t. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,9 +33,9 @@
 
 typedef struct {
     rnn_dims d;
-    size_t gates, hs, cs, dh, dc, up, ws_size; /* byte offsets into the workspace, its size */
-    size_t scratch_c, scratch_h0, scratch_up,
-        scratch_size; /* inference: Z [T][B][4H], c, h0 [B][H], packed */
+    size_t gates, hs, cs, dh, dc, mk, up, ws_size; /* byte offsets into the workspace, its size */
+    size_t scratch_c, scratch_h0, scratch_mk, scratch_up,
+        scratch_size; /* inference: Z [T][B][4H], c, h0, mk [B][H], packed */
 } lstm_shape;
 
 static recur_status lstm_shape_init(const recur_lstm_desc *d, lstm_shape *s, const char *fn) {
@@ -45,10 +54,12 @@ static recur_status lstm_shape_init(const recur_lstm_desc *d, lstm_shape *s, con
     s->cs = rnn_layout_add(&ws, (T + 1) * B, H);
     s->dh = rnn_layout_add(&ws, B, H);
     s->dc = rnn_layout_add(&ws, B, H);
+    s->mk = rnn_layout_add(&ws, B, H);
     s->up = rnn_layout_add(&ws, packed, 1);
     rnn_layout_add(&sc, T * B, 4 * H);
     s->scratch_c = rnn_layout_add(&sc, B, H);
     s->scratch_h0 = rnn_layout_add(&sc, B, H);
+    s->scratch_mk = rnn_layout_add(&sc, B, H);
     s->scratch_up = rnn_layout_add(&sc, packed, 1);
     if (!ws.ok || !sc.ok || !callers.ok || T + 1 < T) return rnn_layout_fail(&s->d, fn);
     s->ws_size = ws.size;
@@ -75,7 +86,9 @@ typedef struct {
     float *z, *hs, *cs, *y, *hT, *cT, *up, *upw; /* hs NULL: inference */
     float *h0z;                                  /* inference: h0, or zeros */
     float *dx, *dh, *dc, *dh0, *dc0;
-    int64_t Ix; /* rows of W in the forward panels */
+    const unsigned char *mask; /* [T][B] or NULL */
+    float *mk;                 /* [B][H]: masked rows' saved state */
+    int64_t Ix;                /* rows of W in the forward panels */
 } lstm_call;
 
 /* ---- Forward ---------------------------------------------------------------- */
@@ -107,13 +120,26 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
                    c->up + (q * np + bl->j0 / nr) * (Ix + H) * nr, zt + q * H, (size_t)G,
                    !c->p->fuse);
     float *yt = c->y + t * B * H + o;
-    if (train)
+    const unsigned char *m = rnn_step_mask(c->mask, t, B, bl);
+    if (train) {
         c->k->lstm_fwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, zt, c->b + bl->j0,
                        c->cs + t * B * H + o, c->cs + (t + 1) * B * H + o,
                        c->hs + (t + 1) * B * H + o, yt);
-    else
+        if (m) { /* masked rows: h_t, c_t, y_t = h_{t-1}, c_{t-1}, h_{t-1} */
+            rnn_mask_copy(c->hs + (t + 1) * B * H, c->hs + t * B * H, NULL, m, bl, H);
+            rnn_mask_copy(c->cs + (t + 1) * B * H, c->cs + t * B * H, NULL, m, bl, H);
+            rnn_mask_copy(c->y + t * B * H, c->hs + t * B * H, NULL, m, bl, H);
+        }
+    } else {
+        if (m) rnn_mask_copy(c->mk, c->cs, NULL, m, bl, H); /* c is updated in place */
         c->k->lstm_fwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, zt, c->b + bl->j0,
                        c->cs + o, c->cs + o, yt, NULL);
+        if (m) {
+            rnn_mask_copy(c->cs, c->mk, NULL, m, bl, H);
+            rnn_mask_copy(c->y + t * B * H, rnn_h_prev(NULL, c->y, c->h0z, t, B, H), NULL, m, bl,
+                          H);
+        }
+    }
     rnn_sync(bl); /* the next step's product reads every unit of h_t */
 }
 
@@ -157,6 +183,7 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
                    .y = y,
                    .hT = hT,
                    .cT = cT,
+                   .mask = d->mask,
                    .Ix = p.fuse ? I : 0};
     if (mem) {
         c.z = (float *)(mem + s.gates), c.hs = (float *)(mem + s.hs);
@@ -164,6 +191,7 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
     } else {
         c.z = scratch, c.cs = (float *)((char *)scratch + s.scratch_c);
         c.h0z = (float *)((char *)scratch + s.scratch_h0);
+        c.mk = (float *)((char *)scratch + s.scratch_mk);
         c.up = (float *)((char *)scratch + s.scratch_up);
     }
     /* unless fused: x W for all steps first, one dnnl_sgemm */
@@ -199,9 +227,17 @@ static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const int64_t B = c->d->B, I = c->d->I, H = c->d->H, G = 4 * H;
     const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
     float *gt = c->z + (t * B + bl->r0) * G;
+    const float *dyt = c->dy ? c->dy + t * B * H : NULL;
+    const unsigned char *m = rnn_step_mask(c->mask, t, B, bl);
+    if (m) rnn_mask_copy(c->mk, c->dc, NULL, m, bl, H); /* the kernel updates dc in place */
     c->k->lstm_bwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, gt + bl->j0,
-                   c->cs + (t + 1) * B * H + o, c->cs + t * B * H + o,
-                   c->dy ? c->dy + t * B * H + o : NULL, c->dh + o, c->dc + o);
+                   c->cs + (t + 1) * B * H + o, c->cs + t * B * H + o, dyt ? dyt + o : NULL,
+                   c->dh + o, c->dc + o);
+    if (m) { /* masked rows: dc_{t-1} = dc_t, dZ_t = 0; keep dh_t + dy_t for after the product */
+        rnn_mask_copy(c->dc, c->mk, NULL, m, bl, H);
+        rnn_mask_copy(c->mk, c->dh, dyt, m, bl, H);
+        rnn_mask_zero(c->z + t * B * G, G, H, 4, m, bl);
+    }
     rnn_sync(bl); /* the products read dZ_t of every unit */
     /* dh_{t-1}[rows][units] = dZ_t[rows][all 4H] U^T[4H][units] */
     if (t > 0 || c->dh0)
@@ -209,6 +245,7 @@ static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
                    c->up + bl->j0 * G, c->dh + o, (size_t)H, 0);
     /* dx_t = dZ_t W^T (else one GEMM after the loop) */
     if (c->p->fuse && c->dx) rnn_step_dx(c->p, bl, gt, G, c->upw, c->dx + (t * B + bl->r0) * I, I);
+    if (m) rnn_mask_copy(c->dh, c->mk, NULL, m, bl, H); /* dh_{t-1} = dh_t + dy_t */
     /* no second barrier: each thread reads back only the units of dh it wrote */
 }
 
@@ -255,7 +292,9 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
                    .dh = (float *)(mem + s.dh),
                    .dc = (float *)(mem + s.dc),
                    .dh0 = dh0,
-                   .dc0 = dc0};
+                   .dc0 = dc0,
+                   .mask = d->mask,
+                   .mk = (float *)(mem + s.mk)};
     c.upw = c.up + nph * p.nr * G;
     const rnn_loop loop = {nph + npi, bwd_pack, bwd_begin, bwd_step, bwd_end, &c, 1};
     rnn_loop_run(&s.d, &p, &loop);

@@ -6,14 +6,18 @@
  *           dh_{t-1} = dZ_t U^T, dx_t = dZ_t W^T. Then dW = X^T dZ,
  *           dU = Hprev^T dZ, db = sum_rows dZ.
  * Training workspace: z [T][B][H] (then dZ), hs [T+1][B][H] (h0 or zeros,
- * then every h_t), dh [B][H], the packed weights. */
+ * then every h_t), dh [B][H], mk [B][H] (masked rows' dh_t + dy_t in
+ * backward), the packed weights.
+ * Masks (rnn_step_mask): forward gives a step's masked rows h_t = y_t =
+ * h_{t-1}; backward zeroes their dZ_t and, after the dh product, sets
+ * dh_{t-1} = dh_t + dy_t. */
 #include <stdlib.h>
 
 #include "rnn_engine.h"
 
 typedef struct {
     rnn_dims d;
-    size_t z, hs, dh, up, ws_size;
+    size_t z, hs, dh, mk, up, ws_size;
     size_t scratch_h0, scratch_up, scratch_size; /* inference: Z [T][B][H], h0 [B][H], packed */
 } rnn_shape;
 
@@ -30,6 +34,7 @@ static recur_status rnn_shape_init(const recur_rnn_desc *d, rnn_shape *s, const 
     s->z = rnn_layout_add(&ws, T * B, H);
     s->hs = rnn_layout_add(&ws, (T + 1) * B, H);
     s->dh = rnn_layout_add(&ws, B, H);
+    s->mk = rnn_layout_add(&ws, B, H);
     s->up = rnn_layout_add(&ws, packed, 1);
     rnn_layout_add(&sc, T * B, H);
     s->scratch_h0 = rnn_layout_add(&sc, B, H);
@@ -58,7 +63,9 @@ typedef struct {
     float *z, *hs, *y, *hT, *up, *upw; /* hs NULL: inference */
     float *h0z;                        /* inference: h0, or zeros */
     float *dx, *dh, *dh0;
-    int64_t Ix; /* rows of W in the forward panels */
+    const unsigned char *mask; /* [T][B] or NULL */
+    float *mk;                 /* [B][H]: masked rows' dh_t + dy_t (backward) */
+    int64_t Ix;                /* rows of W in the forward panels */
 } rnn_call;
 
 static void fwd_pack(void *ctx, int64_t p0, int64_t p1) {
@@ -87,6 +94,12 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
                       c->hs + (t + 1) * B * H + o, yt);
     else
         c->k->rnn_fwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, zt, c->b + bl->j0, yt, NULL);
+    const unsigned char *m = rnn_step_mask(c->mask, t, B, bl);
+    if (m) { /* masked rows: h_t = y_t = h_{t-1} */
+        const float *h1 = rnn_h_prev(c->hs, c->y, c->h0z, t, B, H);
+        if (train) rnn_mask_copy(c->hs + (t + 1) * B * H, h1, NULL, m, bl, H);
+        rnn_mask_copy(c->y + t * B * H, h1, NULL, m, bl, H);
+    }
     rnn_sync(bl); /* the next step's product reads every unit of h_t */
 }
 
@@ -123,6 +136,7 @@ recur_status recur_rnn_forward(const recur_rnn_desc *d, const float *W, const fl
                   .h0 = h0,
                   .y = y,
                   .hT = hT,
+                  .mask = d->mask,
                   .Ix = p.fuse ? I : 0};
     if (mem) {
         c.z = (float *)(mem + s.z), c.hs = (float *)(mem + s.hs), c.up = (float *)(mem + s.up);
@@ -159,13 +173,20 @@ static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const int64_t B = c->d->B, I = c->d->I, H = c->d->H;
     const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
     float *dzt = c->z + (t * B + bl->r0) * H;
+    const float *dyt = c->dy ? c->dy + t * B * H : NULL;
     c->k->rnn_bwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, c->hs + (t + 1) * B * H + o,
-                  c->dy ? c->dy + t * B * H + o : NULL, c->dh + o, dzt + bl->j0);
+                  dyt ? dyt + o : NULL, c->dh + o, dzt + bl->j0);
+    const unsigned char *m = rnn_step_mask(c->mask, t, B, bl);
+    if (m) { /* masked rows: dZ_t = 0; keep dh_t + dy_t for after the product */
+        rnn_mask_copy(c->mk, c->dh, dyt, m, bl, H);
+        rnn_mask_zero(c->z + t * B * H, H, H, 1, m, bl);
+    }
     rnn_sync(bl); /* the products read dZ_t of every unit */
     if (t > 0 || c->dh0)
         c->p->gemm((size_t)nrow, (size_t)nj, (size_t)H, dzt, (size_t)H, 0, NULL, 0,
                    c->up + bl->j0 * H, c->dh + o, (size_t)H, 0);
     if (c->p->fuse && c->dx) rnn_step_dx(c->p, bl, dzt, H, c->upw, c->dx + (t * B + bl->r0) * I, I);
+    if (m) rnn_mask_copy(c->dh, c->mk, NULL, m, bl, H); /* dh_{t-1} = dh_t + dy_t */
 }
 
 static void bwd_end(void *ctx, const rnn_block *bl) {
@@ -205,7 +226,9 @@ recur_status recur_rnn_backward(const recur_rnn_desc *d, const float *W, const f
                   .up = (float *)(mem + s.up),
                   .dx = dx,
                   .dh = (float *)(mem + s.dh),
-                  .dh0 = dh0};
+                  .dh0 = dh0,
+                  .mask = d->mask,
+                  .mk = (float *)(mem + s.mk)};
     c.upw = c.up + nph * p.nr * H;
     const rnn_loop loop = {nph + npi, bwd_pack, bwd_begin, bwd_step, bwd_end, &c, 1};
     rnn_loop_run(&s.d, &p, &loop);

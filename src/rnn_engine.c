@@ -118,6 +118,31 @@ void rnn_copy_block(float *dst, const float *src, const rnn_block *bl, int64_t H
     }
 }
 
+void rnn_mask_copy(float *dst, const float *a, const float *b, const unsigned char *m,
+                   const rnn_block *bl, int64_t H) {
+    const int64_t j0 = bl->j0, n = bl->j1 - bl->j0;
+    for (int64_t r = bl->r0; r < bl->r1; r++) {
+        if (m[r]) continue;
+        float *d = dst + r * H + j0;
+        const float *x = a + r * H + j0;
+        if (b) {
+            const float *y = b + r * H + j0;
+            for (int64_t j = 0; j < n; j++) d[j] = x[j] + y[j];
+        } else {
+            memcpy(d, x, (size_t)n * sizeof(float));
+        }
+    }
+}
+
+void rnn_mask_zero(float *z, int64_t ldz, int64_t H, int64_t gates, const unsigned char *m,
+                   const rnn_block *bl) {
+    for (int64_t r = bl->r0; r < bl->r1; r++) {
+        if (m[r]) continue;
+        for (int64_t q = 0; q < gates; q++)
+            memset(z + r * ldz + q * H + bl->j0, 0, (size_t)(bl->j1 - bl->j0) * sizeof(float));
+    }
+}
+
 void rnn_pack_blocks(const float *A1, int64_t K1, const float *A2, int64_t K2, int64_t ld,
                      int64_t H, int64_t gates, int64_t nr, float *dst, int64_t p0, int64_t p1) {
     const int64_t np = (H + nr - 1) / nr, K = K1 + K2;

@@ -19,6 +19,8 @@
 #ifndef RECUR_RNN_ENGINE_H
 #define RECUR_RNN_ENGINE_H
 
+#include <string.h>
+
 #include "internal.h"
 
 typedef struct {
@@ -74,6 +76,33 @@ void rnn_sync(const rnn_block *bl);
 
 /* dst[r][j0..j1) = src ? src[r][j0..j1) : 0 for the block's rows, rows of H floats */
 void rnn_copy_block(float *dst, const float *src, const rnn_block *bl, int64_t H);
+
+/* ---- Step masks (the descriptors' mask [T][B]; 0: step t of sample b is
+ * masked). At a masked step a row's states are carried through (h_t = h_{t-1},
+ * the LSTM's c_t = c_{t-1}, y_t = h_t); backward gives that row dZ_t = 0 and
+ * passes the state gradients straight through (dh_{t-1} = dh_t + dy_t,
+ * dc_{t-1} = dc_t). The cells run their GEMMs and gate kernels on every row of
+ * the block as usual and then fix the masked rows with these helpers, only at
+ * steps where the block has any. */
+
+/* The mask row of step t (m[r], r < B) if some of the block's rows are masked
+ * at t; NULL when mask is NULL or every row of the block is valid. */
+static inline const unsigned char *rnn_step_mask(const unsigned char *mask, int64_t t, int64_t B,
+                                                 const rnn_block *bl) {
+    if (!mask) return NULL;
+    const unsigned char *m = mask + t * B;
+    return memchr(m + bl->r0, 0, (size_t)(bl->r1 - bl->r0)) ? m : NULL;
+}
+
+/* For each of the block's rows r with m[r] == 0: dst[r][j0..j1) = a[r][j0..j1)
+ * (+ b[r][j0..j1) when b is not NULL); rows of H floats, pointers at row 0. */
+void rnn_mask_copy(float *dst, const float *a, const float *b, const unsigned char *m,
+                   const rnn_block *bl, int64_t H);
+
+/* For each of the block's rows r with m[r] == 0: zeros columns q*H + [j0, j1),
+ * q < gates, of row r of z (rows of ldz floats, z at row 0). */
+void rnn_mask_zero(float *z, int64_t ldz, int64_t H, int64_t gates, const unsigned char *m,
+                   const rnn_block *bl);
 
 /* Packs column blocks of the two-source matrix [A1 (K1 rows); A2 (K2 rows)]
  * (row stride ld): block q < gates is columns [q*H, q*H + H), cut into np =
