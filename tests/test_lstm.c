@@ -1,6 +1,8 @@
 /* The LSTM primitive against an independent double-precision reference, whose
- * own backward is checked against central finite differences. Uses only the
- * public header. ctest runs it once per RECUR_ISA. */
+ * own backward is checked against central finite differences, with and
+ * without a step mask; masked calls also against unmasked calls on each
+ * sample's valid steps alone. Uses only the public header. ctest runs it once
+ * per RECUR_ISA. */
 #include <omp.h>
 #include <pthread.h>
 #include <string.h>
@@ -14,7 +16,7 @@ typedef struct {
 } shape;
 
 static recur_lstm_desc desc_of(const shape *s) {
-    recur_lstm_desc d = {s->T, s->B, s->I, s->H, s->relu ? RECUR_ACT_RELU : RECUR_ACT_TANH};
+    recur_lstm_desc d = {s->T, s->B, s->I, s->H, s->relu ? RECUR_ACT_RELU : RECUR_ACT_TANH, NULL};
     return d;
 }
 
@@ -45,7 +47,12 @@ static void tape_free(ref_tape *tp) {
 
 typedef struct {
     double *W, *U, *b, *x, *h0, *c0; /* h0, c0 always present (zeros for "NULL") */
+    const unsigned char *mask;       /* [T][B], 0 = masked step; NULL: none */
 } ref_in;
+
+static int ref_masked(const ref_in *in, size_t t, size_t B, size_t n) {
+    return in->mask && !in->mask[t * B + n];
+}
 
 /* y [T][B][H], hT, cT [B][H] */
 static void ref_forward(ref_tape *tp, const ref_in *in, double *y, double *hT, double *cT) {
@@ -55,6 +62,15 @@ static void ref_forward(ref_tape *tp, const ref_in *in, double *y, double *hT, d
             const double *hp = t ? tp->h + ((t - 1) * B + n) * H : in->h0 + n * H;
             const double *cp = t ? tp->c + ((t - 1) * B + n) * H : in->c0 + n * H;
             const double *xt = in->x + (t * B + n) * I;
+            if (ref_masked(in, t, B, n)) { /* the states carried through, y_t = h_t */
+                for (size_t j = 0; j < H; j++) {
+                    size_t at = (t * B + n) * H + j;
+                    tp->i[at] = tp->f[at] = tp->g[at] = tp->o[at] = 0;
+                    tp->c[at] = cp[j];
+                    y[at] = tp->h[at] = hp[j];
+                }
+                continue;
+            }
             double *z = tp->zbuf;
             memcpy(z, in->b, G * sizeof(double));
             for (size_t k = 0; k < I; k++)
@@ -97,6 +113,10 @@ static void ref_backward(const ref_tape *tp, const ref_in *in, const double *dy,
         for (size_t n = 0; n < B; n++)
             for (size_t j = 0; j < H; j++) {
                 size_t at = (tt * B + n) * H + j, k = n * H + j;
+                if (ref_masked(in, tt, B, n)) { /* dh_{t-1} = dh_t + dy_t, dc_{t-1} = dc_t */
+                    dh[k] += dy[at];
+                    continue;
+                }
                 double i = tp->i[at], f = tp->f[at], g = tp->g[at], o = tp->o[at], c = tp->c[at];
                 double cp = tt ? tp->c[at - B * H] : in->c0[k];
                 double a = actd(tp->relu, c);
@@ -115,6 +135,10 @@ static void ref_backward(const ref_tape *tp, const ref_in *in, const double *dy,
             const double *xt = in->x + (tt * B + n) * I;
             const double *d = dz + n * G;
             double *dxt = gr->x + (tt * B + n) * I;
+            if (ref_masked(in, tt, B, n)) { /* no gate gradients, dx_t = 0 */
+                memset(dxt, 0, I * sizeof(double));
+                continue;
+            }
             for (size_t col = 0; col < G; col++) gr->b[col] += d[col];
             for (size_t k = 0; k < I; k++)
                 for (size_t col = 0; col < G; col++) gr->W[k * G + col] += xt[k] * d[col];
@@ -143,9 +167,17 @@ typedef struct {
     shape s;
     size_t nW, nU, nb, nx, nh, ny;
     float *W, *U, *b, *x, *h0, *c0, *dy, *dhT, *dcT;
+    unsigned char *mask; /* NULL unless problem_mask */
     ref_in rin;
     double *rdy, *rdhT, *rdcT;
 } problem;
+
+/* the descriptor of p: its shape and mask */
+static recur_lstm_desc pdesc(const problem *p) {
+    recur_lstm_desc d = desc_of(&p->s);
+    d.mask = p->mask;
+    return d;
+}
 
 static double *to_double(const float *p, size_t n) {
     double *d = malloc(n * sizeof(double));
@@ -176,13 +208,20 @@ static void problem_init(problem *p, shape s, uint64_t seed) {
     p->rin.h0 = to_double(p->h0, p->nh), p->rin.c0 = to_double(p->c0, p->nh);
     p->rdy = to_double(p->dy, p->ny), p->rdhT = to_double(p->dhT, p->nh);
     p->rdcT = to_double(p->dcT, p->nh);
+    p->mask = NULL, p->rin.mask = NULL;
+}
+
+/* gives p a mask (mask_new) for recur and the reference */
+static void problem_mask(problem *p, uint64_t seed) {
+    free(p->mask);
+    p->rin.mask = p->mask = mask_new(p->s.T, p->s.B, seed);
 }
 
 static void problem_free(problem *p) {
     free(p->W), free(p->U), free(p->b), free(p->x), free(p->h0), free(p->c0);
     free(p->dy), free(p->dhT), free(p->dcT);
     free(p->rin.W), free(p->rin.U), free(p->rin.b), free(p->rin.x), free(p->rin.h0);
-    free(p->rin.c0), free(p->rdy), free(p->rdhT), free(p->rdcT);
+    free(p->rin.c0), free(p->rdy), free(p->rdhT), free(p->rdcT), free(p->mask);
 }
 
 /* Outputs of one forward + backward through recur. */
@@ -198,7 +237,7 @@ static void *ws_alloc(const recur_lstm_desc *d) {
 }
 
 static void result_init(result *o, const problem *p) {
-    recur_lstm_desc d = desc_of(&p->s);
+    recur_lstm_desc d = pdesc(p);
     o->y = malloc(p->ny * 4), o->hT = malloc(p->nh * 4), o->cT = malloc(p->nh * 4);
     o->dx = malloc(p->nx * 4), o->dh0 = malloc(p->nh * 4), o->dc0 = malloc(p->nh * 4);
     o->dW = malloc(p->nW * 4), o->dU = malloc(p->nU * 4), o->db = malloc(p->nb * 4);
@@ -211,7 +250,7 @@ static void result_free(result *o) {
 }
 
 static int run_recur(const problem *p, result *o) {
-    recur_lstm_desc d = desc_of(&p->s);
+    recur_lstm_desc d = pdesc(p);
     recur_status st = recur_lstm_forward(&d, p->W, p->U, p->b, p->x, p->h0, p->c0, o->y, o->hT,
                                          o->cT, o->ws);
     if (st == RECUR_OK)
@@ -223,10 +262,12 @@ static int run_recur(const problem *p, result *o) {
 
 #define TOL 1e-4
 
-/* recur against the reference on one shape; returns the worst relative error */
-static double check_shape(shape s, uint64_t seed) {
+/* recur against the reference on one shape, with a mask_new mask when
+ * masked; returns the worst relative error */
+static double check_shape_masked(shape s, uint64_t seed, int masked) {
     problem p;
     problem_init(&p, s, seed);
+    if (masked) problem_mask(&p, seed);
     size_t G = 4 * (size_t)s.H;
     ref_tape tp;
     tape_init(&tp, &s);
@@ -252,8 +293,8 @@ static double check_shape(shape s, uint64_t seed) {
         for (size_t k = 0; k < sizeof cmp / sizeof *cmp; k++) {
             double e = rel_err_f64(cmp[k].got, cmp[k].want, cmp[k].n, 1e-3);
             if (!(e <= TOL))
-                printf("\n    T=%d B=%d I=%d H=%d %s: %s rel err %.3g", s.T, s.B, s.I, s.H,
-                       s.relu ? "relu" : "tanh", cmp[k].name, e);
+                printf("\n    T=%d B=%d I=%d H=%d %s%s: %s rel err %.3g", s.T, s.B, s.I, s.H,
+                       s.relu ? "relu" : "tanh", masked ? " masked" : "", cmp[k].name, e);
             if (e > worst || e != e) worst = e;
         }
     }
@@ -265,49 +306,68 @@ static double check_shape(shape s, uint64_t seed) {
     return worst;
 }
 
+static double check_shape(shape s, uint64_t seed) {
+    return check_shape_masked(s, seed, 0);
+}
+
 /* ---- Tests ---------------------------------------------------------------- */
 
 /* The reference's backward against central differences of
- * L = sum(y*dy) + sum(hT*dhT) + sum(cT*dcT), all in double. */
-static void test_reference_matches_finite_differences(void) {
-    for (int relu = 0; relu < 2; relu++) {
-        shape s = {3, 2, 3, 4, relu};
-        problem p;
-        problem_init(&p, s, 11 + relu);
-        ref_tape tp;
-        tape_init(&tp, &s);
-        double *y = malloc(p.ny * 8), *hT = malloc(p.nh * 8), *cT = malloc(p.nh * 8);
-        ref_grad g = {malloc(p.nW * 8), malloc(p.nU * 8), malloc(p.nb * 8),
-                      malloc(p.nx * 8), malloc(p.nh * 8), malloc(p.nh * 8)};
-        ref_forward(&tp, &p.rin, y, hT, cT);
-        ref_backward(&tp, &p.rin, p.rdy, p.rdhT, p.rdcT, &g);
-        struct {
-            double *param, *grad;
-            size_t n;
-        } sets[] = {{p.rin.W, g.W, p.nW}, {p.rin.U, g.U, p.nU},   {p.rin.b, g.b, p.nb},
-                    {p.rin.x, g.x, p.nx}, {p.rin.h0, g.h0, p.nh}, {p.rin.c0, g.c0, p.nh}};
-        double worst = 0;
-        for (size_t q = 0; q < 6; q++)
-            for (size_t k = 0; k < sets[q].n; k++) {
-                double keep = sets[q].param[k], L[2];
-                for (int side = 0; side < 2; side++) {
-                    sets[q].param[k] = keep + (side ? -1e-6 : 1e-6);
-                    ref_forward(&tp, &p.rin, y, hT, cT);
-                    double acc = 0;
-                    for (size_t m = 0; m < p.ny; m++) acc += y[m] * p.rdy[m];
-                    for (size_t m = 0; m < p.nh; m++) acc += hT[m] * p.rdhT[m] + cT[m] * p.rdcT[m];
-                    L[side] = acc;
-                }
-                sets[q].param[k] = keep;
-                double fd = (L[0] - L[1]) / 2e-6, e = fabs(fd - sets[q].grad[k]) / (1 + fabs(fd));
-                if (e > worst) worst = e;
+ * L = sum(y*dy) + sum(hT*dhT) + sum(cT*dcT), all in double; with a mask
+ * (mask_seed non-zero) the masked function's. */
+static void reference_fd(shape s, uint64_t seed, uint64_t mask_seed) {
+    problem p;
+    problem_init(&p, s, seed);
+    if (mask_seed) problem_mask(&p, mask_seed);
+    ref_tape tp;
+    tape_init(&tp, &s);
+    double *y = malloc(p.ny * 8), *hT = malloc(p.nh * 8), *cT = malloc(p.nh * 8);
+    ref_grad g = {malloc(p.nW * 8), malloc(p.nU * 8), malloc(p.nb * 8),
+                  malloc(p.nx * 8), malloc(p.nh * 8), malloc(p.nh * 8)};
+    ref_forward(&tp, &p.rin, y, hT, cT);
+    ref_backward(&tp, &p.rin, p.rdy, p.rdhT, p.rdcT, &g);
+    struct {
+        double *param, *grad;
+        size_t n;
+    } sets[] = {{p.rin.W, g.W, p.nW}, {p.rin.U, g.U, p.nU},   {p.rin.b, g.b, p.nb},
+                {p.rin.x, g.x, p.nx}, {p.rin.h0, g.h0, p.nh}, {p.rin.c0, g.c0, p.nh}};
+    double worst = 0;
+    for (size_t q = 0; q < 6; q++)
+        for (size_t k = 0; k < sets[q].n; k++) {
+            double keep = sets[q].param[k], L[2];
+            for (int side = 0; side < 2; side++) {
+                sets[q].param[k] = keep + (side ? -1e-6 : 1e-6);
+                ref_forward(&tp, &p.rin, y, hT, cT);
+                double acc = 0;
+                for (size_t m = 0; m < p.ny; m++) acc += y[m] * p.rdy[m];
+                for (size_t m = 0; m < p.nh; m++) acc += hT[m] * p.rdhT[m] + cT[m] * p.rdcT[m];
+                L[side] = acc;
             }
-        CU_ASSERT(worst < 1e-6);
-        if (!(worst < 1e-6)) printf("\n    %s: finite-difference error %.3g", relu ? "relu" : "tanh", worst);
-        free(y), free(hT), free(cT);
-        free(g.W), free(g.U), free(g.b), free(g.x), free(g.h0), free(g.c0);
-        tape_free(&tp);
-        problem_free(&p);
+            sets[q].param[k] = keep;
+            double fd = (L[0] - L[1]) / 2e-6, e = fabs(fd - sets[q].grad[k]) / (1 + fabs(fd));
+            if (e > worst) worst = e;
+        }
+    CU_ASSERT(worst < 1e-6);
+    if (!(worst < 1e-6))
+        printf("\n    %s%s: finite-difference error %.3g", s.relu ? "relu" : "tanh",
+               mask_seed ? " masked" : "", worst);
+    free(y), free(hT), free(cT);
+    free(g.W), free(g.U), free(g.b), free(g.x), free(g.h0), free(g.c0);
+    tape_free(&tp);
+    problem_free(&p);
+}
+
+static void test_reference_matches_finite_differences(void) {
+    for (int relu = 0; relu < 2; relu++) reference_fd((shape){3, 2, 3, 4, relu}, 11 + relu, 0);
+}
+
+/* The masked reference (every mask_new pattern: B = 6 samples, one of each
+ * kind) against central differences: the carried states, the zero gate
+ * gradients and the straight-through dh, dc all come out of the function. */
+static void test_masked_reference_matches_finite_differences(void) {
+    for (int relu = 0; relu < 2; relu++) {
+        reference_fd((shape){6, 6, 3, 4, relu}, 13 + relu, 6);
+        reference_fd((shape){5, 3, 2, 3, relu}, 15 + relu, 2 + relu);
     }
 }
 
@@ -331,14 +391,176 @@ static void test_matches_reference_large_shape(void) {
 
 static int same(const float *a, const float *b, size_t n) { return !memcmp(a, b, n * sizeof(float)); }
 
+/* ---- Masks ------------------------------------------------------------------ */
+
+/* Masked calls against the masked reference, every mask_new pattern: the
+ * edge shapes, the tutorial's (both activations) and the large one. */
+static void test_masked_matches_reference(void) {
+    for (size_t k = 0; k < sizeof edge_shapes / sizeof *edge_shapes; k++)
+        CU_ASSERT(check_shape_masked(edge_shapes[k], 200 + k, 1) <= TOL);
+    for (int relu = 0; relu < 2; relu++)
+        CU_ASSERT(check_shape_masked((shape){28, 32, 28, 128, relu}, 7 + relu, 1) <= TOL);
+    CU_ASSERT(check_shape_masked((shape){40, 64, 24, 256, 0}, 9, 1) <= TOL);
+}
+
+/* A mask with every step valid gives the bits of no mask (NULL). */
+static void test_all_valid_mask_equals_none(void) {
+    problem p;
+    problem_init(&p, (shape){6, 5, 7, 40, 1}, 91);
+    result none, ones;
+    result_init(&none, &p);
+    result_init(&ones, &p);
+    CU_ASSERT_FATAL(run_recur(&p, &none));
+    p.mask = malloc(p.ny / p.s.H);
+    memset(p.mask, 1, p.ny / p.s.H);
+    CU_ASSERT_FATAL(run_recur(&p, &ones));
+    CU_ASSERT(same(ones.y, none.y, p.ny) && same(ones.hT, none.hT, p.nh) &&
+              same(ones.cT, none.cT, p.nh) && same(ones.dx, none.dx, p.nx) &&
+              same(ones.dh0, none.dh0, p.nh) && same(ones.dc0, none.dc0, p.nh) &&
+              same(ones.dW, none.dW, p.nW) && same(ones.dU, none.dU, p.nU) &&
+              same(ones.db, none.db, p.nb));
+    result_free(&none);
+    result_free(&ones);
+    problem_free(&p);
+}
+
+/* A masked call against unmasked calls (B = 1) on each sample's valid steps
+ * alone: at a valid step y is the short run's, at a masked one exactly the
+ * previous valid step's (or h0, before the first); hT, cT the short run's
+ * last. Backward: the short run gets each masked step's dy added to the
+ * valid step before it (dhT gets those after the last one), dx of a masked
+ * step is exactly 0, dh0 adds the dy before the first valid step, dc0 is the
+ * short run's, and dW, dU, db are the sums of the short runs'. With h0, c0
+ * zeros and random. */
+static void test_masked_equals_valid_steps_alone(void) {
+    const shape shapes[] = {{9, 7, 5, 20, 0},
+                            {12, 6, 3, 40, 1},
+                            {7, 13, 10, 33, 0},
+                            {10, 1, 4, 40, 1},
+                            {28, 32, 28, 128, 1}};
+    const uint64_t mask_seeds[] = {1, 2, 3, 3, 4}; /* B = 1: the interior hole */
+    for (size_t q = 0; q < sizeof shapes / sizeof *shapes; q++)
+        for (int with_state = 0; with_state < 2; with_state++) {
+            const shape sh = shapes[q];
+            const size_t T = sh.T, B = sh.B, I = sh.I, H = sh.H, G = 4 * H;
+            problem p;
+            problem_init(&p, sh, 300 + q);
+            problem_mask(&p, mask_seeds[q]);
+            if (!with_state) memset(p.h0, 0, p.nh * 4), memset(p.c0, 0, p.nh * 4);
+            result o;
+            result_init(&o, &p);
+            CU_ASSERT_FATAL(run_recur(&p, &o));
+            /* what the short runs say the masked call gives */
+            double *y = calloc(p.ny, 8), *hT = calloc(p.nh, 8), *cT = calloc(p.nh, 8);
+            double *dx = calloc(p.nx, 8), *dh0 = calloc(p.nh, 8), *dc0 = calloc(p.nh, 8);
+            double *dW = calloc(p.nW, 8), *dU = calloc(p.nU, 8), *db = calloc(G, 8);
+            int exact = 1;
+            for (size_t b = 0; b < B; b++) {
+                const unsigned char *m = p.mask;
+                int L = 0;
+                for (size_t t = 0; t < T; t++) L += m[t * B + b] != 0;
+                /* the short sequence: x, dy of the valid steps; each masked
+                 * step's dy joins the valid step before it (or dh0, or dhT) */
+                float *xs = malloc((L ? L : 1) * I * 4), *dys = calloc((L ? L : 1) * H, 4);
+                float *dhTs = malloc(H * 4);
+                double *dh0_extra = calloc(H, 8);
+                memcpy(dhTs, p.dhT + b * H, H * 4);
+                for (int k = L, t = (int)T - 1; t >= 0; t--) {
+                    const float *dyt = p.dy + (t * B + b) * H;
+                    if (m[t * B + b]) {
+                        k--;
+                        memcpy(xs + k * I, p.x + (t * B + b) * I, I * 4);
+                        for (size_t j = 0; j < H; j++) dys[k * H + j] += dyt[j];
+                    } else if (k == L) {
+                        for (size_t j = 0; j < H; j++) dhTs[j] += dyt[j];
+                    } else if (k > 0) {
+                        for (size_t j = 0; j < H; j++) dys[(k - 1) * H + j] += dyt[j];
+                    } else {
+                        for (size_t j = 0; j < H; j++) dh0_extra[j] += dyt[j];
+                    }
+                }
+                float *ys = malloc((L ? L : 1) * H * 4), *hTs = malloc(H * 4), *cTs = malloc(H * 4);
+                float *dxs = malloc((L ? L : 1) * I * 4), *dh0s = malloc(H * 4),
+                      *dc0s = malloc(H * 4);
+                float *dWs = malloc(p.nW * 4), *dUs = malloc(p.nU * 4), *dbs = malloc(G * 4);
+                const float *h0b = p.h0 + b * H, *c0b = p.c0 + b * H;
+                if (L) {
+                    recur_lstm_desc d = {
+                        L, 1, sh.I, sh.H, sh.relu ? RECUR_ACT_RELU : RECUR_ACT_TANH, NULL};
+                    void *ws = ws_alloc(&d);
+                    CU_ASSERT_EQUAL_FATAL(
+                        recur_lstm_forward(&d, p.W, p.U, p.b, xs, h0b, c0b, ys, hTs, cTs, ws),
+                        RECUR_OK);
+                    CU_ASSERT_EQUAL_FATAL(recur_lstm_backward(&d, p.W, p.U, p.b, xs, h0b, c0b, dys,
+                                                              dhTs, p.dcT + b * H, dxs, dh0s, dc0s,
+                                                              dWs, dUs, dbs, ws),
+                                          RECUR_OK);
+                    free(ws);
+                    for (size_t k = 0; k < p.nW; k++) dW[k] += dWs[k];
+                    for (size_t k = 0; k < p.nU; k++) dU[k] += dUs[k];
+                    for (size_t k = 0; k < G; k++) db[k] += dbs[k];
+                } else { /* masked throughout: the states and their gradients pass through */
+                    memcpy(hTs, h0b, H * 4), memcpy(cTs, c0b, H * 4);
+                    memcpy(dh0s, dhTs, H * 4), memcpy(dc0s, p.dcT + b * H, H * 4);
+                }
+                /* the last valid step's h (y), or h0: the short run's, recur's */
+                const float *prevs = h0b, *prev = h0b;
+                for (int k = 0, t = 0; t < (int)T; t++) {
+                    const size_t row = t * B + b;
+                    if (m[row]) {
+                        for (size_t j = 0; j < H; j++) y[row * H + j] = ys[k * H + j];
+                        for (size_t i = 0; i < I; i++) dx[row * I + i] = dxs[k * I + i];
+                        prevs = ys + k * H, prev = o.y + row * H;
+                        k++;
+                    } else {
+                        /* carried bit for bit; dx exactly 0 */
+                        for (size_t j = 0; j < H; j++) y[row * H + j] = prevs[j];
+                        exact &= same(o.y + row * H, prev, H);
+                        for (size_t i = 0; i < I; i++) exact &= o.dx[row * I + i] == 0.0f;
+                    }
+                }
+                for (size_t j = 0; j < H; j++) {
+                    hT[b * H + j] = hTs[j], cT[b * H + j] = cTs[j];
+                    dh0[b * H + j] = dh0s[j] + (L ? dh0_extra[j] : 0);
+                    dc0[b * H + j] = dc0s[j];
+                }
+                if (!L) exact &= same(o.dc0 + b * H, p.dcT + b * H, H);
+                free(xs), free(dys), free(dhTs), free(dh0_extra), free(ys), free(hTs), free(cTs);
+                free(dxs), free(dh0s), free(dc0s), free(dWs), free(dUs), free(dbs);
+            }
+            CU_ASSERT(exact);
+            if (!exact) printf("\n    shape %zu: a masked step is not carried exactly", q);
+            const struct {
+                const char *name;
+                const float *got;
+                const double *want;
+                size_t n;
+            } cmp[] = {{"y", o.y, y, p.ny},    {"hT", o.hT, hT, p.nh},    {"cT", o.cT, cT, p.nh},
+                       {"dx", o.dx, dx, p.nx}, {"dh0", o.dh0, dh0, p.nh}, {"dc0", o.dc0, dc0, p.nh},
+                       {"dW", o.dW, dW, p.nW}, {"dU", o.dU, dU, p.nU},    {"db", o.db, db, G}};
+            for (size_t k = 0; k < sizeof cmp / sizeof *cmp; k++) {
+                double e = rel_err_f64(cmp[k].got, cmp[k].want, cmp[k].n, 1e-3);
+                CU_ASSERT(e <= 2e-5);
+                if (!(e <= 2e-5))
+                    printf("\n    shape %zu%s: %s rel err %.3g against the valid steps alone", q,
+                           with_state ? " with h0, c0" : "", cmp[k].name, e);
+            }
+            free(y), free(hT), free(cT), free(dx), free(dh0), free(dc0), free(dW), free(dU),
+                free(db);
+            result_free(&o);
+            problem_free(&p);
+        }
+}
+
 /* H = 70 spans several GEMM panels: with h0 NULL the inference forward once
  * ran the fused step GEMM on the input rows alone and misread every panel
  * after the first. */
 static void test_inference_equals_training_forward(void) {
-    for (int relu = 0; relu < 4; relu++) {
+    for (int relu = 0; relu < 8; relu++) { /* 4..7: masked */
         problem p;
-        problem_init(&p, (shape){5, 6, 7, relu < 2 ? 19 : 70, relu % 2}, 21);
-        recur_lstm_desc d = desc_of(&p.s);
+        problem_init(&p, (shape){5 + relu / 4 * 4, 6, 7, relu % 4 < 2 ? 19 : 70, relu % 2}, 21);
+        if (relu >= 4) problem_mask(&p, (uint64_t)relu);
+        recur_lstm_desc d = pdesc(&p);
         result o;
         result_init(&o, &p);
         float *y = malloc(p.ny * 4), *hT = malloc(p.nh * 4), *cT = malloc(p.nh * 4);
@@ -358,7 +580,7 @@ static void test_inference_equals_training_forward(void) {
 static void test_null_optional_pointers(void) {
     problem p;
     problem_init(&p, (shape){4, 3, 5, 10, 0}, 31);
-    recur_lstm_desc d = desc_of(&p.s);
+    recur_lstm_desc d = pdesc(&p);
     result full, part;
     result_init(&full, &p);
     result_init(&part, &p);
@@ -426,11 +648,13 @@ static void test_gradients_overwritten_not_accumulated(void) {
  * 3 and 5 threads, with and without the unit split's shapes (H = 20 > one
  * AVX2 panel; B = 1 splits units). */
 static void test_thread_counts(void) {
-    const shape shapes[] = {{5, 9, 6, 20, 0}, {3, 1, 4, 40, 1}, {4, 7, 70, 33, 0}};
+    const shape shapes[] = {{5, 9, 6, 20, 0}, {3, 1, 4, 40, 1}, {4, 7, 70, 33, 0},
+                            {8, 9, 6, 20, 1}, {7, 1, 4, 40, 0}, {9, 13, 70, 33, 1}};
     const int threads[] = {2, 3, 5};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 6; k++) { /* 3..5: masked (B = 1: an interior hole) */
         problem p;
         problem_init(&p, shapes[k], 51);
+        if (k >= 3) problem_mask(&p, k == 4 ? 3 : (uint64_t)k);
         result one, many;
         result_init(&one, &p);
         result_init(&many, &p);
@@ -446,7 +670,9 @@ static void test_thread_counts(void) {
                              same(many.dh0, one.dh0, p.nh) && same(many.dc0, one.dc0, p.nh) &&
                              same(many.dW, one.dW, p.nW) && same(many.dU, one.dU, p.nU) &&
                              same(many.db, one.db, p.nb);
-            if (!equal) printf("\n    shape %d: %d threads differ from 1", k, threads[n]);
+            if (!equal)
+                printf("\n    shape %d%s: %d threads differ from 1", k, k >= 3 ? " masked" : "",
+                       threads[n]);
             CU_ASSERT(equal);
         }
         recur_set_num_threads(0);
@@ -536,6 +762,10 @@ int main(void) {
     ADD_TEST(s, test_matches_reference_edge_shapes);
     ADD_TEST(s, test_matches_reference_tutorial_shape);
     ADD_TEST(s, test_matches_reference_large_shape);
+    ADD_TEST(s, test_masked_reference_matches_finite_differences);
+    ADD_TEST(s, test_masked_matches_reference);
+    ADD_TEST(s, test_all_valid_mask_equals_none);
+    ADD_TEST(s, test_masked_equals_valid_steps_alone);
     ADD_TEST(s, test_inference_equals_training_forward);
     ADD_TEST(s, test_null_optional_pointers);
     ADD_TEST(s, test_gradients_overwritten_not_accumulated);

@@ -29,6 +29,34 @@ static inline void fill_uniform(test_rng *r, float *p, size_t n, double lo, doub
     for (size_t k = 0; k < n; k++) p[k] = (float)rng_uniform(r, lo, hi);
 }
 
+/* ---- Step masks [T][B] ----------------------------------------------------- */
+
+/* A mask with every pattern in turn over the samples: sample b gets kind
+ * (b + seed) % 6: 0 all valid, 1 right padding, 2 left padding, 3 an interior
+ * hole, 4 masked throughout, 5 random steps. Lengths are random (seeded). */
+static inline unsigned char *mask_new(int T, int B, uint64_t seed) {
+    test_rng r = {seed * 7919 + 1};
+    unsigned char *m = malloc((size_t)T * B);
+    for (int b = 0; b < B; b++) {
+        const int kind = (int)((b + seed) % 6);
+        /* len in [1, T-1] (T = 1: 1), hole [a, e) with 0 < a < e < T when T >= 3 */
+        const int len = T > 1 ? 1 + (int)(rng_next(&r) % (uint64_t)(T - 1)) : 1;
+        const int a = T >= 3 ? 1 + (int)(rng_next(&r) % (uint64_t)(T - 2)) : T;
+        const int e = T >= 3 ? a + 1 + (int)(rng_next(&r) % (uint64_t)(T - 1 - a)) : T;
+        for (int t = 0; t < T; t++) {
+            int v = 1;
+            if (kind == 1) v = t < len;
+            if (kind == 2) v = t >= T - len;
+            if (kind == 3) v = t < a || t >= e;
+            if (kind == 4) v = 0;
+            if (kind == 5) v = (int)(rng_next(&r) & 1);
+            /* non-zero bytes other than 1 mean valid too */
+            m[(size_t)t * B + b] = v ? (unsigned char)(1 + rng_next(&r) % 255) : 0;
+        }
+    }
+    return m;
+}
+
 /* max |a-b| / max(max|b|, floor): an error relative to the array's scale */
 static inline double rel_err_f64(const float *a, const double *b, size_t n, double floor) {
     double num = 0, den = floor;
