@@ -6,7 +6,13 @@
  * A test program describes its cell in an rnn_cell (gate count, bias rows,
  * the primitive's calls wrapped to take a cell_desc, its reference forward and
  * backward, its shape lists), defines its cell-specific tests, and runs its
- * list of cases through rnn_harness_main. Uses only the public header. */
+ * list of cases through rnn_harness_main. Uses only the public header.
+ *
+ * Step masks: cell_desc.mask goes into the cell's descriptor, ref_in.mask to
+ * its reference (which carries h through a masked step and passes dh_t + dy_t
+ * straight to step t-1). Masked calls are checked against the reference
+ * (itself against finite differences), against unmasked calls on each
+ * sample's valid steps alone, across thread counts and inference. */
 #ifndef RECUR_RNN_HARNESS_H
 #define RECUR_RNN_HARNESS_H
 
@@ -28,6 +34,7 @@ typedef struct {
     int seq_len, batch, input_size, hidden_size;
     recur_act activation;
     int mode;
+    const unsigned char *mask; /* [T][B] or NULL */
 } cell_desc;
 
 /* ---- For the references: plain loops in double ---------------------------- */
@@ -43,7 +50,13 @@ static double dactd(int relu, double v, double a) {
 
 typedef struct {
     double *W, *U, *b, *x, *h0; /* h0 always present (zeros for "NULL") */
+    const unsigned char *mask;  /* [T][B], 0 = masked step; NULL: none */
 } ref_in;
+
+/* whether the reference masks step t of sample n */
+static int ref_masked(const ref_in *in, size_t t, size_t B, size_t n) {
+    return in->mask && !in->mask[t * B + n];
+}
 
 typedef struct {
     double *W, *U, *b, *x, *h0;
@@ -121,7 +134,8 @@ typedef struct {
 static const rnn_cell *cell;
 
 static cell_desc desc_of(const shape *s) {
-    cell_desc d = {s->T, s->B, s->I, s->H, s->relu ? RECUR_ACT_RELU : RECUR_ACT_TANH, s->mode};
+    cell_desc d = {s->T,    s->B, s->I, s->H, s->relu ? RECUR_ACT_RELU : RECUR_ACT_TANH,
+                   s->mode, NULL};
     return d;
 }
 
@@ -135,9 +149,17 @@ typedef struct {
     shape s;
     size_t nW, nU, nb, nx, nh, ny;
     float *W, *U, *b, *x, *h0, *dy, *dhT;
+    unsigned char *mask; /* NULL unless problem_mask */
     ref_in rin;
     double *rdy, *rdhT;
 } problem;
+
+/* the descriptor of p: its shape and mask */
+static cell_desc pdesc(const problem *p) {
+    cell_desc d = desc_of(&p->s);
+    d.mask = p->mask;
+    return d;
+}
 
 static double *to_double(const float *p, size_t n) {
     double *d = malloc(n * sizeof(double));
@@ -166,23 +188,31 @@ static void problem_init(problem *p, shape s, uint64_t seed) {
     p->rin.b = to_double(p->b, p->nb), p->rin.x = to_double(p->x, p->nx);
     p->rin.h0 = to_double(p->h0, p->nh);
     p->rdy = to_double(p->dy, p->ny), p->rdhT = to_double(p->dhT, p->nh);
+    p->mask = NULL, p->rin.mask = NULL;
+}
+
+/* gives p a mask (mask_new) for recur and the reference */
+static void problem_mask(problem *p, uint64_t seed) {
+    free(p->mask);
+    p->rin.mask = p->mask = mask_new(p->s.T, p->s.B, seed);
 }
 
 static void problem_free(problem *p) {
     free(p->W), free(p->U), free(p->b), free(p->x), free(p->h0), free(p->dy), free(p->dhT);
     free(p->rin.W), free(p->rin.U), free(p->rin.b), free(p->rin.x), free(p->rin.h0);
-    free(p->rdy), free(p->rdhT);
+    free(p->rdy), free(p->rdhT), free(p->mask);
 }
 
 /* With relu, a pre-activation within rounding of 0 can fall on different sides
  * of the kink in float and in double, and so take different derivatives: draw
  * seeds in turn until the reference's every relu pre-activation is at least
  * `gap` from 0. y, hT [T][B][H], [B][H] receive the reference forward. 0 if
- * no seed of 20 does. */
-static int problem_draw(problem *p, void *tape, shape s, uint64_t seed, double gap, double *y,
-                        double *hT) {
+ * no seed of 20 does. mask_seed non-zero: with problem_mask(p, mask_seed). */
+static int problem_draw(problem *p, void *tape, shape s, uint64_t seed, uint64_t mask_seed,
+                        double gap, double *y, double *hT) {
     for (int k = 0; k < 20; k++) {
         problem_init(p, s, seed + 1000 * (uint64_t)k);
+        if (mask_seed) problem_mask(p, mask_seed);
         double kink = cell->ref_forward(tape, &p->rin, y, hT);
         if (!s.relu || kink >= gap) return 1;
         problem_free(p);
@@ -216,7 +246,7 @@ static void *ws_alloc(const cell_desc *d) {
 }
 
 static void result_init(result *o, const problem *p) {
-    cell_desc d = desc_of(&p->s);
+    cell_desc d = pdesc(p);
     o->y = malloc(p->ny * 4), o->hT = malloc(p->nh * 4), o->dx = malloc(p->nx * 4);
     o->dh0 = malloc(p->nh * 4), o->dW = malloc(p->nW * 4), o->dU = malloc(p->nU * 4);
     o->db = malloc(p->nb * 4);
@@ -229,7 +259,7 @@ static void result_free(result *o) {
 }
 
 static int run_recur(const problem *p, result *o) {
-    cell_desc d = desc_of(&p->s);
+    cell_desc d = pdesc(p);
     recur_status st = cell->forward(&d, p->W, p->U, p->b, p->x, p->h0, o->y, o->hT, o->ws);
     if (st == RECUR_OK)
         st = cell->backward(&d, p->W, p->U, p->b, p->x, p->h0, p->dy, p->dhT, o->dx, o->dh0,
@@ -242,14 +272,15 @@ static int run_recur(const problem *p, result *o) {
 /* relu pre-activations this far from 0: well above float's rounding of them */
 #define KINK_GAP 1e-6
 
-/* recur against the reference on one shape; returns the worst relative error */
-static double check_shape(shape s, uint64_t seed) {
+/* recur against the reference on one shape, with a mask_new mask when
+ * mask_seed is non-zero; returns the worst relative error */
+static double check_shape_masked(shape s, uint64_t seed, uint64_t mask_seed) {
     problem p;
     void *tape = cell->tape_new(&s);
     size_t ny = (size_t)s.T * s.B * s.H, nh = (size_t)s.B * s.H;
     double *y = malloc(ny * 8), *hT = malloc(nh * 8);
     double worst = 1.0;
-    if (!problem_draw(&p, tape, s, seed, KINK_GAP, y, hT)) {
+    if (!problem_draw(&p, tape, s, seed, mask_seed, KINK_GAP, y, hT)) {
         free(y), free(hT), cell->tape_free(tape);
         return worst;
     }
@@ -271,8 +302,8 @@ static double check_shape(shape s, uint64_t seed) {
         for (size_t k = 0; k < sizeof cmp / sizeof *cmp; k++) {
             double e = rel_err_f64(cmp[k].got, cmp[k].want, cmp[k].n, 1e-3);
             if (!(e <= TOL))
-                printf("\n    T=%d B=%d I=%d H=%d %s: %s rel err %.3g", s.T, s.B, s.I, s.H,
-                       name_of(&s), cmp[k].name, e);
+                printf("\n    T=%d B=%d I=%d H=%d %s%s: %s rel err %.3g", s.T, s.B, s.I, s.H,
+                       name_of(&s), mask_seed ? " masked" : "", cmp[k].name, e);
             if (e > worst || e != e) worst = e;
         }
     }
@@ -284,58 +315,239 @@ static double check_shape(shape s, uint64_t seed) {
     return worst;
 }
 
+static double check_shape(shape s, uint64_t seed) {
+    return check_shape_masked(s, seed, 0);
+}
+
 static int same(const float *a, const float *b, size_t n) {
     return !memcmp(a, b, n * sizeof(float));
+}
+
+/* ---- Masks ------------------------------------------------------------------ */
+
+/* Masked calls against the masked reference, every mask_new pattern: the
+ * edge shapes and the tutorial's, each activation and mode. */
+static void test_masked_matches_reference(void) {
+    for (size_t k = 0; k < cell->n_edge_shapes; k++)
+        CU_ASSERT(check_shape_masked(cell->edge_shapes[k], 200 + k, 1 + k) <= TOL);
+    for (int relu = 0; relu < 2; relu++)
+        for (int mode = 0; mode < cell->modes; mode++)
+            CU_ASSERT(check_shape_masked((shape){28, 32, 28, 128, relu, mode}, 7,
+                                         (uint64_t)(1 + 2 * relu + mode)) <= TOL);
+}
+
+/* A mask with every step valid gives the bits of no mask (NULL). */
+static void test_all_valid_mask_equals_none(void) {
+    for (int mode = 0; mode < cell->modes; mode++) {
+        problem p;
+        problem_init(&p, (shape){6, 5, 7, 40, 1, mode}, 91);
+        result none, ones;
+        result_init(&none, &p);
+        result_init(&ones, &p);
+        CU_ASSERT_FATAL(run_recur(&p, &none));
+        p.mask = malloc((size_t)p.s.T * p.s.B);
+        memset(p.mask, 1, (size_t)p.s.T * p.s.B);
+        CU_ASSERT_FATAL(run_recur(&p, &ones));
+        CU_ASSERT(same(ones.y, none.y, p.ny) && same(ones.hT, none.hT, p.nh) &&
+                  same(ones.dx, none.dx, p.nx) && same(ones.dh0, none.dh0, p.nh) &&
+                  same(ones.dW, none.dW, p.nW) && same(ones.dU, none.dU, p.nU) &&
+                  same(ones.db, none.db, p.nb));
+        result_free(&none);
+        result_free(&ones);
+        problem_free(&p);
+    }
+}
+
+/* A masked call against unmasked calls (B = 1) on each sample's valid steps
+ * alone: at a valid step y is the short run's, at a masked one exactly the
+ * previous valid step's (or h0, before the first); hT the short run's last.
+ * Backward: the short run gets each masked step's dy added to the valid step
+ * before it (dhT gets those after the last one), dx of a masked step is
+ * exactly 0, dh0 adds the dy before the first valid step, and dW, dU, db are
+ * the sums of the short runs'. With h0 zeros and random. */
+static void test_masked_equals_valid_steps_alone(void) {
+    const shape shapes[] = {{9, 7, 5, 20, 0, 0},
+                            {12, 6, 3, 40, 1, 0},
+                            {7, 13, 10, 33, 0, 0},
+                            {10, 1, 4, 40, 1, 0},
+                            {28, 32, 28, 128, 1, 0}};
+    const uint64_t mask_seeds[] = {1, 2, 3, 3, 4}; /* B = 1: the interior hole */
+    for (size_t q = 0; q < sizeof shapes / sizeof *shapes; q++)
+        for (int mode = 0; mode < cell->modes; mode++)
+            for (int with_state = 0; with_state < 2; with_state++) {
+                shape sh = shapes[q];
+                sh.mode = mode;
+                const size_t T = sh.T, B = sh.B, I = sh.I, H = sh.H;
+                problem p;
+                problem_init(&p, sh, 300 + q);
+                problem_mask(&p, mask_seeds[q]);
+                if (!with_state) memset(p.h0, 0, p.nh * 4);
+                result o;
+                result_init(&o, &p);
+                CU_ASSERT_FATAL(run_recur(&p, &o));
+                /* what the short runs say the masked call gives */
+                double *y = calloc(p.ny, 8), *hT = calloc(p.nh, 8), *dx = calloc(p.nx, 8);
+                double *dh0 = calloc(p.nh, 8), *dW = calloc(p.nW, 8), *dU = calloc(p.nU, 8);
+                double *db = calloc(p.nb, 8);
+                int exact = 1;
+                for (size_t b = 0; b < B; b++) {
+                    const unsigned char *m = p.mask;
+                    int L = 0;
+                    for (size_t t = 0; t < T; t++) L += m[t * B + b] != 0;
+                    const size_t Ls = L ? (size_t)L : 1;
+                    /* the short sequence: x, dy of the valid steps; each masked
+                     * step's dy joins the valid step before it (or dh0, or dhT) */
+                    float *xs = malloc(Ls * I * 4), *dys = calloc(Ls * H, 4);
+                    float *dhTs = malloc(H * 4);
+                    double *dh0_extra = calloc(H, 8);
+                    memcpy(dhTs, p.dhT + b * H, H * 4);
+                    for (int k = L, t = (int)T - 1; t >= 0; t--) {
+                        const float *dyt = p.dy + (t * B + b) * H;
+                        if (m[t * B + b]) {
+                            k--;
+                            memcpy(xs + k * I, p.x + (t * B + b) * I, I * 4);
+                            for (size_t j = 0; j < H; j++) dys[k * H + j] += dyt[j];
+                        } else if (k == L) {
+                            for (size_t j = 0; j < H; j++) dhTs[j] += dyt[j];
+                        } else if (k > 0) {
+                            for (size_t j = 0; j < H; j++) dys[(k - 1) * H + j] += dyt[j];
+                        } else {
+                            for (size_t j = 0; j < H; j++) dh0_extra[j] += dyt[j];
+                        }
+                    }
+                    float *ys = malloc(Ls * H * 4), *hTs = malloc(H * 4);
+                    float *dxs = malloc(Ls * I * 4), *dh0s = malloc(H * 4);
+                    float *dWs = malloc(p.nW * 4), *dUs = malloc(p.nU * 4), *dbs = malloc(p.nb * 4);
+                    const float *h0b = p.h0 + b * H;
+                    if (L) {
+                        cell_desc d = desc_of(&sh);
+                        d.seq_len = L, d.batch = 1;
+                        void *ws = ws_alloc(&d);
+                        CU_ASSERT_EQUAL_FATAL(
+                            cell->forward(&d, p.W, p.U, p.b, xs, h0b, ys, hTs, ws), RECUR_OK);
+                        CU_ASSERT_EQUAL_FATAL(cell->backward(&d, p.W, p.U, p.b, xs, h0b, dys, dhTs,
+                                                             dxs, dh0s, dWs, dUs, dbs, ws),
+                                              RECUR_OK);
+                        free(ws);
+                        for (size_t k = 0; k < p.nW; k++) dW[k] += dWs[k];
+                        for (size_t k = 0; k < p.nU; k++) dU[k] += dUs[k];
+                        for (size_t k = 0; k < p.nb; k++) db[k] += dbs[k];
+                    } else { /* masked throughout: h and its gradient pass through */
+                        memcpy(hTs, h0b, H * 4), memcpy(dh0s, dhTs, H * 4);
+                    }
+                    /* the last valid step's h (y), or h0: the short run's, recur's */
+                    const float *prevs = h0b, *prev = h0b;
+                    for (int k = 0, t = 0; t < (int)T; t++) {
+                        const size_t row = t * B + b;
+                        if (m[row]) {
+                            for (size_t j = 0; j < H; j++) y[row * H + j] = ys[k * H + j];
+                            for (size_t i = 0; i < I; i++) dx[row * I + i] = dxs[k * I + i];
+                            prevs = ys + k * H, prev = o.y + row * H;
+                            k++;
+                        } else {
+                            /* carried bit for bit; dx exactly 0 */
+                            for (size_t j = 0; j < H; j++) y[row * H + j] = prevs[j];
+                            exact &= same(o.y + row * H, prev, H);
+                            for (size_t i = 0; i < I; i++) exact &= o.dx[row * I + i] == 0.0f;
+                        }
+                    }
+                    for (size_t j = 0; j < H; j++) {
+                        hT[b * H + j] = hTs[j];
+                        dh0[b * H + j] = dh0s[j] + (L ? dh0_extra[j] : 0);
+                    }
+                    free(xs), free(dys), free(dhTs), free(dh0_extra), free(ys), free(hTs);
+                    free(dxs), free(dh0s), free(dWs), free(dUs), free(dbs);
+                }
+                CU_ASSERT(exact);
+                if (!exact)
+                    printf("\n    shape %zu %s: a masked step is not carried exactly", q,
+                           name_of(&sh));
+                const struct {
+                    const char *name;
+                    const float *got;
+                    const double *want;
+                    size_t n;
+                } cmp[] = {{"y", o.y, y, p.ny},    {"hT", o.hT, hT, p.nh},
+                           {"dx", o.dx, dx, p.nx}, {"dh0", o.dh0, dh0, p.nh},
+                           {"dW", o.dW, dW, p.nW}, {"dU", o.dU, dU, p.nU},
+                           {"db", o.db, db, p.nb}};
+                for (size_t k = 0; k < sizeof cmp / sizeof *cmp; k++) {
+                    double e = rel_err_f64(cmp[k].got, cmp[k].want, cmp[k].n, 1e-3);
+                    CU_ASSERT(e <= 2e-5);
+                    if (!(e <= 2e-5))
+                        printf("\n    shape %zu %s%s: %s rel err %.3g against the valid steps "
+                               "alone",
+                               q, name_of(&sh), with_state ? " with h0" : "", cmp[k].name, e);
+                }
+                free(y), free(hT), free(dx), free(dh0), free(dW), free(dU), free(db);
+                result_free(&o);
+                problem_free(&p);
+            }
 }
 
 /* ---- Tests, each over every activation and mode of the cell --------------- */
 
 /* The reference's backward against central differences of
- * L = sum(y*dy) + sum(hT*dhT), all in double. */
+ * L = sum(y*dy) + sum(hT*dhT), all in double; with a mask (mask_seed
+ * non-zero) the masked function's. */
+static void reference_fd(shape s, uint64_t seed, uint64_t mask_seed) {
+    problem p;
+    void *tape = cell->tape_new(&s);
+    double *y = malloc((size_t)s.T * s.B * s.H * 8), *hT = malloc((size_t)s.B * s.H * 8);
+    /* 1e-3: no central difference with step 1e-6 crosses a kink */
+    CU_ASSERT_FATAL(problem_draw(&p, tape, s, seed, mask_seed, 1e-3, y, hT));
+    ref_grad g = ref_grad_alloc(&p);
+    cell->ref_backward(tape, &p.rin, p.rdy, p.rdhT, &g);
+    struct {
+        double *param, *grad;
+        size_t n;
+    } sets[] = {{p.rin.W, g.W, p.nW},
+                {p.rin.U, g.U, p.nU},
+                {p.rin.b, g.b, p.nb},
+                {p.rin.x, g.x, p.nx},
+                {p.rin.h0, g.h0, p.nh}};
+    double worst = 0;
+    for (size_t q = 0; q < sizeof sets / sizeof *sets; q++)
+        for (size_t k = 0; k < sets[q].n; k++) {
+            double keep = sets[q].param[k], L[2];
+            for (int side = 0; side < 2; side++) {
+                sets[q].param[k] = keep + (side ? -1e-6 : 1e-6);
+                cell->ref_forward(tape, &p.rin, y, hT);
+                double acc = 0;
+                for (size_t m = 0; m < p.ny; m++) acc += y[m] * p.rdy[m];
+                for (size_t m = 0; m < p.nh; m++) acc += hT[m] * p.rdhT[m];
+                L[side] = acc;
+            }
+            sets[q].param[k] = keep;
+            double fd = (L[0] - L[1]) / 2e-6, e = fabs(fd - sets[q].grad[k]) / (1 + fabs(fd));
+            if (e > worst) worst = e;
+        }
+    CU_ASSERT(worst < 1e-6);
+    if (!(worst < 1e-6))
+        printf("\n    %s%s: finite-difference error %.3g", name_of(&s), mask_seed ? " masked" : "",
+               worst);
+    free(y), free(hT);
+    ref_grad_free(&g);
+    cell->tape_free(tape);
+    problem_free(&p);
+}
+
 static void test_reference_matches_finite_differences(void) {
     for (int relu = 0; relu < 2; relu++)
+        for (int mode = 0; mode < cell->modes; mode++)
+            reference_fd((shape){3, 2, 3, 4, relu, mode},
+                         11 + (uint64_t)(cell->modes * relu + mode), 0);
+}
+
+/* The masked reference (every mask_new pattern: B = 6 samples, one of each
+ * kind) against central differences: the carried state, the zero gate
+ * gradients and the straight-through dh all come out of the function. */
+static void test_masked_reference_matches_finite_differences(void) {
+    for (int relu = 0; relu < 2; relu++)
         for (int mode = 0; mode < cell->modes; mode++) {
-            shape s = {3, 2, 3, 4, relu, mode};
-            problem p;
-            void *tape = cell->tape_new(&s);
-            double *y = malloc(24 * 8), *hT = malloc(8 * 8);
-            /* 1e-3: no central difference with step 1e-6 crosses a kink */
-            CU_ASSERT_FATAL(
-                problem_draw(&p, tape, s, 11 + (uint64_t)(cell->modes * relu + mode), 1e-3, y, hT));
-            ref_grad g = ref_grad_alloc(&p);
-            cell->ref_backward(tape, &p.rin, p.rdy, p.rdhT, &g);
-            struct {
-                double *param, *grad;
-                size_t n;
-            } sets[] = {{p.rin.W, g.W, p.nW},
-                        {p.rin.U, g.U, p.nU},
-                        {p.rin.b, g.b, p.nb},
-                        {p.rin.x, g.x, p.nx},
-                        {p.rin.h0, g.h0, p.nh}};
-            double worst = 0;
-            for (size_t q = 0; q < sizeof sets / sizeof *sets; q++)
-                for (size_t k = 0; k < sets[q].n; k++) {
-                    double keep = sets[q].param[k], L[2];
-                    for (int side = 0; side < 2; side++) {
-                        sets[q].param[k] = keep + (side ? -1e-6 : 1e-6);
-                        cell->ref_forward(tape, &p.rin, y, hT);
-                        double acc = 0;
-                        for (size_t m = 0; m < p.ny; m++) acc += y[m] * p.rdy[m];
-                        for (size_t m = 0; m < p.nh; m++) acc += hT[m] * p.rdhT[m];
-                        L[side] = acc;
-                    }
-                    sets[q].param[k] = keep;
-                    double fd = (L[0] - L[1]) / 2e-6,
-                           e = fabs(fd - sets[q].grad[k]) / (1 + fabs(fd));
-                    if (e > worst) worst = e;
-                }
-            CU_ASSERT(worst < 1e-6);
-            if (!(worst < 1e-6))
-                printf("\n    %s: finite-difference error %.3g", name_of(&s), worst);
-            free(y), free(hT);
-            ref_grad_free(&g);
-            cell->tape_free(tape);
-            problem_free(&p);
+            reference_fd((shape){6, 6, 3, 4, relu, mode}, 13 + (uint64_t)(2 * relu + mode), 6);
+            reference_fd((shape){5, 3, 2, 3, relu, mode}, 17 + (uint64_t)(2 * relu + mode),
+                         2 + (uint64_t)relu);
         }
 }
 
@@ -356,12 +568,18 @@ static void test_matches_reference_large_shape(void) {
             CU_ASSERT(check_shape((shape){12, 64, 100, 256, relu, mode}, 9) <= TOL);
 }
 
+/* also masked: H = 40 spans several panels */
 static void test_inference_equals_training_forward(void) {
-    for (int relu = 0; relu < 2; relu++)
+    for (int relu = 0; relu < 4; relu++) /* 2, 3: masked */
         for (int mode = 0; mode < cell->modes; mode++) {
             problem p;
-            problem_init(&p, (shape){5, 6, 7, 19, relu, mode}, 21);
-            cell_desc d = desc_of(&p.s);
+            if (relu < 2) {
+                problem_init(&p, (shape){5, 6, 7, 19, relu, mode}, 21);
+            } else {
+                problem_init(&p, (shape){9, 6, 7, 40, relu % 2, mode}, 22);
+                problem_mask(&p, (uint64_t)(relu + 2 * mode));
+            }
+            cell_desc d = pdesc(&p);
             result o;
             result_init(&o, &p);
             float *y = malloc(p.ny * 4), *hT = malloc(p.nh * 4);
@@ -388,7 +606,7 @@ static void test_null_optional_pointers(void) {
     for (int mode = 0; mode < cell->modes; mode++) {
         problem p;
         problem_init(&p, (shape){4, 3, 5, 10, 0, mode}, 31);
-        cell_desc d = desc_of(&p.s);
+        cell_desc d = pdesc(&p);
         result full, part;
         result_init(&full, &p);
         result_init(&part, &p);
@@ -467,11 +685,15 @@ static void test_gradients_overwritten_not_accumulated(void) {
     }
 }
 
-/* 1, 2 and 3 threads give the same bits; B=1 leaves threads without rows. */
+/* 1, 2 and 3 threads give the same bits; B=1 leaves threads without rows.
+ * Each shape unmasked, then masked (B = 1: an interior hole). */
 static void test_thread_counts(void) {
-    for (size_t k = 0; k < cell->n_thread_shapes; k++) {
+    for (size_t kk = 0; kk < 2 * cell->n_thread_shapes; kk++) {
+        const size_t k = kk % cell->n_thread_shapes;
+        const int masked = kk >= cell->n_thread_shapes;
         problem p;
         problem_init(&p, cell->thread_shapes[k], 51);
+        if (masked) problem_mask(&p, cell->thread_shapes[k].B == 1 ? 3 : 1 + k);
         result one, more;
         result_init(&one, &p);
         result_init(&more, &p);
@@ -488,8 +710,9 @@ static void test_thread_counts(void) {
                       same(more.db, one.db, p.nb);
             CU_ASSERT(fwd && bwd);
             if (!(fwd && bwd))
-                printf("\n    T=%d B=%d I=%d H=%d %s: %d threads differ from 1 in %s", p.s.T, p.s.B,
-                       p.s.I, p.s.H, name_of(&p.s), nt, fwd ? "backward" : "forward");
+                printf("\n    T=%d B=%d I=%d H=%d %s%s: %d threads differ from 1 in %s", p.s.T,
+                       p.s.B, p.s.I, p.s.H, name_of(&p.s), masked ? " masked" : "", nt,
+                       fwd ? "backward" : "forward");
         }
         recur_set_num_threads(0);
         result_free(&one);
@@ -616,9 +839,10 @@ static void test_bad_sizes(void) {
             expect_refused(&p, &o, &d, RECUR_ERR_INVALID_ARGUMENT, names[dim]);
         }
     /* sizes whose buffers cannot be addressed */
-    cell_desc huge = {INT_MAX, INT_MAX, 4, INT_MAX, RECUR_ACT_TANH, p.s.mode};
+    cell_desc huge = {INT_MAX, INT_MAX, 4, INT_MAX, RECUR_ACT_TANH, p.s.mode, NULL};
     expect_refused(&p, &o, &huge, RECUR_ERR_INVALID_ARGUMENT, NULL);
-    cell_desc wide = {1, 1, INT_MAX, INT_MAX, RECUR_ACT_RELU, 0}; /* W alone: 2^64 bytes or more */
+    cell_desc wide = {1, 1,   INT_MAX, INT_MAX, RECUR_ACT_RELU,
+                      0, NULL}; /* W alone: 2^64 bytes or more */
     expect_refused(&p, &o, &wide, RECUR_ERR_INVALID_ARGUMENT, NULL);
     CU_ASSERT(outputs_untouched(&p, &o));
     result_free(&o);
@@ -721,13 +945,16 @@ typedef struct {
 
 /* The harness's tests in their order, in three groups so that a cell's own
  * argument checks can go between the last two. */
-#define RNN_HARNESS_CASES_REFERENCE                                                              \
-    RNN_CASE(test_reference_matches_finite_differences),                                         \
-        RNN_CASE(test_matches_reference_edge_shapes),                                            \
-        RNN_CASE(test_matches_reference_tutorial_shape),                                         \
-        RNN_CASE(test_matches_reference_large_shape),                                            \
-        RNN_CASE(test_inference_equals_training_forward), RNN_CASE(test_null_optional_pointers), \
-        RNN_CASE(test_gradients_overwritten_not_accumulated), RNN_CASE(test_thread_counts),      \
+#define RNN_HARNESS_CASES_REFERENCE                                                                \
+    RNN_CASE(test_reference_matches_finite_differences),                                           \
+        RNN_CASE(test_matches_reference_edge_shapes),                                              \
+        RNN_CASE(test_matches_reference_tutorial_shape),                                           \
+        RNN_CASE(test_matches_reference_large_shape),                                              \
+        RNN_CASE(test_masked_reference_matches_finite_differences),                                \
+        RNN_CASE(test_masked_matches_reference), RNN_CASE(test_all_valid_mask_equals_none),        \
+        RNN_CASE(test_masked_equals_valid_steps_alone),                                            \
+        RNN_CASE(test_inference_equals_training_forward), RNN_CASE(test_null_optional_pointers),   \
+        RNN_CASE(test_gradients_overwritten_not_accumulated), RNN_CASE(test_thread_counts),        \
         RNN_CASE(test_repeatable)
 #define RNN_HARNESS_CASES_ARGUMENTS                                                              \
     RNN_CASE(test_valid_fixture_succeeds), RNN_CASE(test_null_descriptor),                       \

@@ -51,6 +51,14 @@ static double ref_forward(void *tape, const ref_in *in, double *y, double *hT) {
             const double *hp = t ? tp->h + ((t - 1) * B + n) * H : in->h0 + n * H;
             const double *xt = in->x + (t * B + n) * I;
             const size_t row = (t * B + n) * H;
+            if (ref_masked(in, t, B, n)) { /* h carried through, y_t = h_t */
+                for (size_t j = 0; j < H; j++) {
+                    tp->z[row + j] = tp->r[row + j] = tp->hh[row + j] = 0;
+                    tp->ah[row + j] = tp->rh[row + j] = 0;
+                    y[row + j] = tp->h[row + j] = hp[j];
+                }
+                continue;
+            }
             double *xg = tp->xg, *hg = tp->hg;
             /* xz, xr, xh = x_t W + b (reset_after 1: b[0]) */
             memcpy(xg, in->b, G * sizeof(double));
@@ -108,6 +116,11 @@ static void ref_backward(const void *tape, const ref_in *in, const double *dy, c
             const double *rr = tp->r + (tt * B + n) * H;
             double *dxt = gr->x + (tt * B + n) * I, *dhp = dh + n * H;
             const size_t row = (tt * B + n) * H;
+            if (ref_masked(in, tt, B, n)) { /* dh_{t-1} = dh_t + dy_t; no gate gradients */
+                for (size_t j = 0; j < H; j++) dhp[j] += dy[row + j];
+                memset(dxt, 0, I * sizeof(double));
+                continue;
+            }
             /* dxg: gradient of x_t W + b; dhg: of the recurrent products */
             for (size_t j = 0; j < H; j++) {
                 const size_t at = row + j;
@@ -164,8 +177,8 @@ static void ref_backward(const void *tape, const ref_in *in, const double *dy, c
 /* ---- The cell ------------------------------------------------------------ */
 
 static recur_gru_desc gru_desc(const cell_desc *c) {
-    recur_gru_desc d = {c->seq_len, c->batch, c->input_size, c->hidden_size, c->activation,
-                        c->mode};
+    recur_gru_desc d = {c->seq_len,    c->batch, c->input_size, c->hidden_size,
+                        c->activation, c->mode,  c->mask};
     return d;
 }
 RNN_HARNESS_WRAP(gru, recur_gru_desc, gru_desc)

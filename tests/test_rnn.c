@@ -39,6 +39,14 @@ static double ref_forward(void *tape, const ref_in *in, double *y, double *hT) {
             const double *hp = t ? tp->h + ((t - 1) * B + n) * H : in->h0 + n * H;
             const double *xt = in->x + (t * B + n) * I;
             double *a = tp->a + (t * B + n) * H;
+            if (ref_masked(in, t, B, n)) { /* h carried through, y_t = h_t */
+                for (size_t j = 0; j < H; j++) {
+                    const size_t at = (t * B + n) * H + j;
+                    a[j] = 0;
+                    tp->h[at] = y[at] = hp[j];
+                }
+                continue;
+            }
             /* h_t = act(x_t W + h_{t-1} U + b) */
             memcpy(a, in->b, H * sizeof(double));
             for (size_t k = 0; k < I; k++)
@@ -69,6 +77,11 @@ static void ref_backward(const void *tape, const ref_in *in, const double *dy, c
             const double *hp = tt ? tp->h + ((tt - 1) * B + n) * H : in->h0 + n * H;
             const double *xt = in->x + (tt * B + n) * I;
             double *dxt = gr->x + (tt * B + n) * I, *dhp = dh + n * H;
+            if (ref_masked(in, tt, B, n)) { /* dh_{t-1} = dh_t + dy_t; no gate gradients */
+                for (size_t j = 0; j < H; j++) dhp[j] += dy[(tt * B + n) * H + j];
+                memset(dxt, 0, I * sizeof(double));
+                continue;
+            }
             for (size_t j = 0; j < H; j++) {
                 const size_t at = (tt * B + n) * H + j;
                 da[j] = (dhp[j] + dy[at]) * dactd(tp->relu, tp->a[at], tp->h[at]);
@@ -98,7 +111,8 @@ static void ref_backward(const void *tape, const ref_in *in, const double *dy, c
 /* ---- The cell ------------------------------------------------------------ */
 
 static recur_rnn_desc rnn_desc(const cell_desc *c) {
-    recur_rnn_desc d = {c->seq_len, c->batch, c->input_size, c->hidden_size, c->activation};
+    recur_rnn_desc d = {c->seq_len,     c->batch,      c->input_size,
+                        c->hidden_size, c->activation, c->mask};
     return d;
 }
 RNN_HARNESS_WRAP(rnn, recur_rnn_desc, rnn_desc)
