@@ -3,6 +3,9 @@
  *
  * Benchmark names, <what>/T<T>_B<B>_I<I>_H<H>/<activation>:
  *   fwd, train                 recur: forward; forward + backward
+ *   train_masked               recur: forward + backward with a step mask, right
+ *                              padding, each sample valid for T/2..T steps
+ *                              (FLOPs count all T steps, as train's)
  *   onednn_fwd, onednn_train   oneDNN: forward_inference; forward_training + backward
  * and sgemm_peak/1024 (dnnl_sgemm, 1024^3), with sgemm_peak_1thread/1024 beside it
  * when the run has more threads.
@@ -96,9 +99,29 @@ static void bench_sgemm_1thread(void *ctx, bench_state *st) {
 
 /* ---- Registration ----------------------------------------------------------- */
 
+/* The masked training cases: the tutorial's shape and larger ones, each also
+ * timed unmasked as "train" (bench_shapes), so masked / unmasked reads off. */
+static const bench_shape masked_shapes[] = {
+    {28, 32, 28, 128}, {28, 256, 128, 128}, {25, 64, 512, 512}};
+enum { N_MASKED = sizeof masked_shapes / sizeof masked_shapes[0] };
+
 /* per shape: fwd, train, onednn_fwd, onednn_train; the tutorial shape adds ReLU fwd, train */
-static lstm_case cases[4 * BENCH_N_SHAPES + 2];
+static lstm_case cases[4 * BENCH_N_SHAPES + 2 + N_MASKED];
 static int n_cases;
+
+/* Right padding, [T][B]: sample b is valid for its first len_b steps, len_b
+ * drawn uniformly from [T/2, T] (xorshift32, seeded); a padded batch of
+ * sequences of random lengths, as a Keras mask_zero Embedding makes. */
+static unsigned char *right_padding_mask(int T, int B, uint32_t seed) {
+    unsigned char *m = malloc((size_t)T * B);
+    if (!m) return NULL;
+    for (int b = 0; b < B; b++) {
+        seed ^= seed << 13, seed ^= seed >> 17, seed ^= seed << 5;
+        const int len = T / 2 + (int)(seed % (uint32_t)(T - T / 2 + 1));
+        for (int t = 0; t < T; t++) m[(size_t)t * B + b] = t < len;
+    }
+    return m;
+}
 
 static void add_case(bench_fn run, const char *what, recur_lstm_desc d, int train) {
     lstm_case *c = &cases[n_cases++];
@@ -114,7 +137,7 @@ int main(int argc, char **argv) {
     bench_model_register();
     for (int k = 0; k < BENCH_N_SHAPES; k++) {
         const bench_shape sh = bench_shapes[k];
-        recur_lstm_desc d = {sh.T, sh.B, sh.I, sh.H, RECUR_ACT_TANH};
+        recur_lstm_desc d = {sh.T, sh.B, sh.I, sh.H, RECUR_ACT_TANH, NULL};
         add_case(bench_recur, "fwd", d, 0);
         add_case(bench_recur, "train", d, 1);
         add_case(bench_onednn, "onednn_fwd", d, 0);
@@ -124,6 +147,12 @@ int main(int argc, char **argv) {
             add_case(bench_recur, "fwd", d, 0);
             add_case(bench_recur, "train", d, 1);
         }
+    }
+    for (int k = 0; k < N_MASKED; k++) {
+        const bench_shape sh = masked_shapes[k];
+        recur_lstm_desc d = {sh.T, sh.B, sh.I, sh.H, RECUR_ACT_TANH, NULL};
+        if (!(d.mask = right_padding_mask(sh.T, sh.B, 12345u + (uint32_t)k))) return 1;
+        add_case(bench_recur, "train_masked", d, 1);
     }
     bench_gru_register();
     /* recur follows OpenMP unless told otherwise; oneDNN always uses omp_get_max_threads() */

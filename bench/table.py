@@ -79,6 +79,23 @@ PRIMITIVES = [
 ]
 
 
+def masked_table(runs):
+    """recur's LSTM training step with a step mask against the same shape unmasked."""
+    rows = sorted((n for n in runs if n.startswith("train_masked/")), key=shape_key)
+    if not rows:
+        return
+    print("\n### LSTM, training step with a step mask (right padding, each sample valid "
+          "for T/2..T steps; all T steps count as work)\n")
+    print("| shape T, B, I, H (act) | masked ms | unmasked ms | masked / unmasked time |")
+    print("|---|--:|--:|--:|")
+    for name in rows:
+        _, shape, act = name.split("/")
+        ms, plain = runs[name][0], runs.get(f"train/{shape}/{act}", (None,))[0]
+        dims = ", ".join(p[1:] for p in shape.split("_"))
+        print(f"| {dims} ({act}) | {ms:.3f} | {fmt(plain, '.3f')} "
+              f"| {fmt(plain and ms / plain, '.2f')} |")
+
+
 def model_table(runs, peak):
     rows = sorted(n for n in runs if n.startswith("model_"))
     if not rows:
@@ -108,6 +125,7 @@ def main():
               prefix + "train", runs, errors, peak)
         table(f"{name}, forward (recur: training forward; oneDNN {theirs}: forward_inference)",
               prefix + "fwd", runs, errors, peak)
+    masked_table(runs)
     model_table(runs, peak)
     print(f"\nsgemm peak (dnnl_sgemm 1024^3): {fmt(peak and peak / 1e9, '.1f')} GFLOP/s; "
           f"threads: recur {ctx.get('recur_threads', '?')}, "
