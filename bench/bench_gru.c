@@ -76,11 +76,11 @@ static void lbr_gru_bias(const void *ctx, const bench_rnn_data *m, float *bias) 
 /* ---- recur ------------------------------------------------------------------ */
 
 static recur_gru_desc gru_desc(const rnn_case *c) {
-    return (recur_gru_desc){c->s.T, c->s.B, c->s.I, c->s.H, c->act, c->cell == CELL_GRU};
+    return (recur_gru_desc){c->s.T, c->s.B, c->s.I, c->s.H, c->act, c->cell == CELL_GRU, NULL};
 }
 
 static recur_rnn_desc rnn_desc(const rnn_case *c) {
-    return (recur_rnn_desc){c->s.T, c->s.B, c->s.I, c->s.H, c->act};
+    return (recur_rnn_desc){c->s.T, c->s.B, c->s.I, c->s.H, c->act, NULL};
 }
 
 /* y from m's inputs: the training forward, keeping in ws what backward needs. */

@@ -27,7 +27,7 @@ static float *filled(size_t n, float v) {
 }
 
 static void fx_init(fixture *f) {
-    f->d = (recur_lstm_desc){3, 2, 4, 5, RECUR_ACT_TANH};
+    f->d = (recur_lstm_desc){3, 2, 4, 5, RECUR_ACT_TANH, NULL};
     size_t T = 3, B = 2, I = 4, H = 5, G = 20;
     f->W = filled(I * G, 0.1f), f->U = filled(H * G, 0.05f), f->b = filled(G, 0.0f);
     f->x = filled(T * B * I, 0.5f), f->h0 = filled(B * H, 0.0f), f->c0 = filled(B * H, 0.0f);
@@ -127,11 +127,11 @@ static void test_bad_sizes(void) {
             CU_ASSERT_EQUAL(recur_lstm_workspace_size(&d), 0);
         }
     /* sizes whose buffers cannot be addressed */
-    recur_lstm_desc huge = {INT_MAX, INT_MAX, 4, INT_MAX, RECUR_ACT_TANH};
+    recur_lstm_desc huge = {INT_MAX, INT_MAX, 4, INT_MAX, RECUR_ACT_TANH, NULL};
     CU_ASSERT_EQUAL(fwd(&f, &huge), RECUR_ERR_INVALID_ARGUMENT);
     CU_ASSERT(mentions("overflow"));
     CU_ASSERT_EQUAL(recur_lstm_workspace_size(&huge), 0);
-    recur_lstm_desc wide = {1, 1, INT_MAX, INT_MAX, RECUR_ACT_RELU}; /* W alone: 2^64 bytes */
+    recur_lstm_desc wide = {1, 1, INT_MAX, INT_MAX, RECUR_ACT_RELU, NULL}; /* W alone: 2^64 bytes */
     CU_ASSERT_EQUAL(fwd(&f, &wide), RECUR_ERR_INVALID_ARGUMENT);
     CU_ASSERT_EQUAL(recur_lstm_inference_scratch_size(&wide), 0);
     CU_ASSERT(outputs_untouched(&f));
@@ -222,7 +222,7 @@ static void test_misaligned_workspace(void) {
 }
 
 static void test_workspace_sizes_grow_with_shape(void) {
-    recur_lstm_desc a = {10, 8, 16, 32, RECUR_ACT_TANH}, b = a;
+    recur_lstm_desc a = {10, 8, 16, 32, RECUR_ACT_TANH, NULL}, b = a;
     b.seq_len = 20;
     size_t wa = recur_lstm_workspace_size(&a), wb = recur_lstm_workspace_size(&b);
     /* at least the saved gates, c and h per step */
@@ -238,7 +238,7 @@ static void test_workspace_per_sample_within_twice_the_tape(void) {
     const int shapes[][3] = {{28, 28, 128}, {28, 128, 128}, {25, 512, 512}, {25, 1024, 1024}, {5, 3, 7}};
     for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
         const int T = shapes[k][0], I = shapes[k][1], H = shapes[k][2];
-        recur_lstm_desc a = {T, 32, I, H, RECUR_ACT_RELU}, b = a;
+        recur_lstm_desc a = {T, 32, I, H, RECUR_ACT_RELU, NULL}, b = a;
         b.batch = 64;
         const double per_sample =
             (double)(recur_lstm_workspace_size(&b) - recur_lstm_workspace_size(&a)) / 32.0;
@@ -253,7 +253,7 @@ static void test_workspace_per_sample_within_twice_the_tape(void) {
 static void *fail_in_thread(void *arg) {
     char *out = arg;
     strcpy(out, recur_last_error()); /* before any failure here: empty */
-    recur_lstm_desc d = {1, 1, 1, 1, RECUR_ACT_SIGMOID};
+    recur_lstm_desc d = {1, 1, 1, 1, RECUR_ACT_SIGMOID, NULL};
     recur_lstm_forward(&d, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
     strcat(out, "|");
     strcat(out, recur_last_error());
