@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layers/recurrent.h"
 #include "model.h"
 #include "progress.h"
 
@@ -42,6 +43,7 @@ static void free_batch_buffers(recur_model *m) {
 void recur_model_destroy(recur_model *m) {
     if (!m) return;
     free_batch_buffers(m);
+    for (int l = 0; l < m->nlayers; l++) free(m->layers[l].state);
     free(m->layers), free(m->params), free(m->grads), free(m->m1), free(m->m2);
     free(m->perm), free(m->history), free(m->cells);
     free(m);
@@ -137,18 +139,23 @@ recur_status recur_model_compile(recur_model *m, const recur_optimizer *opt, rec
     if (!m || !opt) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn, m ? "opt" : "m");
     if (m->compiled) return recur_fail(RECUR_ERR_STATE, "%s: the model is already compiled", fn);
     if (!m->nlayers) return recur_fail(RECUR_ERR_STATE, "%s: the model has no layers", fn);
+    /* a last layer that returns a sequence takes per-step targets */
     const layer *last = &m->layers[m->nlayers - 1];
-    if (last->out_steps != 1)
-        return recur_fail(RECUR_ERR_UNSUPPORTED,
-                          "%s: the last layer returns a sequence; losses need one vector per "
-                          "sample (drop return_sequences on the last recurrent layer)",
-                          fn);
     if (loss == RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
         if (last->ops != &layer_dense || last->act != RECUR_ACT_SOFTMAX || last->units < 2)
             return recur_fail(RECUR_ERR_UNSUPPORTED,
                               "%s: sparse categorical cross-entropy needs a Dense softmax layer "
                               "with at least 2 units last",
                               fn);
+    } else if (loss == RECUR_LOSS_BINARY_CROSSENTROPY) {
+        if (last->ops != &layer_dense || last->act != RECUR_ACT_SIGMOID || last->units != 1)
+            return recur_fail(RECUR_ERR_UNSUPPORTED,
+                              "%s: binary cross-entropy needs a Dense(1, sigmoid) layer last, "
+                              "got %s",
+                              fn,
+                              last->ops != &layer_dense        ? "another kind of layer"
+                              : last->act != RECUR_ACT_SIGMOID ? "a Dense that is not sigmoid"
+                                                               : "a Dense with more than 1 unit");
     } else if (loss != RECUR_LOSS_MSE) {
         return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: unknown loss %d", fn, (int)loss);
     }
@@ -301,10 +308,10 @@ static recur_status check_finite(const float *v, size_t n, size_t per, const cha
     return RECUR_OK;
 }
 
-/* The input matches the model's type (ids for a token model, else floats),
- * holds only finite floats or ids in [0, vocab). */
-static recur_status check_input(const recur_model *m, model_input x, size_t n, const char *fn,
-                                const char *what) {
+/* The input of n samples of T steps matches the model's type (ids for a
+ * token model, else floats), holds only finite floats or ids in [0, vocab). */
+static recur_status check_steps(const recur_model *m, model_input x, size_t n, size_t T,
+                                const char *fn, const char *what) {
     if (!x.f && !x.ids)
         return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s %s is NULL", fn, what,
                           m->vocab ? "ids" : "x");
@@ -318,10 +325,9 @@ static recur_status check_input(const recur_model *m, model_input x, size_t n, c
                           "%s: the model takes token ids (an Embedding first); use the *_ids calls",
                           fn);
     size_t elems;
-    if (!recur_mul(n, (size_t)m->T * (size_t)m->F, &elems) || elems > PTRDIFF_MAX / sizeof(float))
+    if (!recur_mul(n, T * (size_t)m->F, &elems) || elems > PTRDIFF_MAX / sizeof(float))
         return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: %s: %zu samples overflow", fn, what, n);
-    if (x.f) return check_finite(x.f, n, (size_t)m->T * (size_t)m->F, fn, what, "x");
-    const size_t T = (size_t)m->T;
+    if (x.f) return check_finite(x.f, n, T * (size_t)m->F, fn, what, "x");
     for (size_t k = 0; k < n * T; k++)
         if (x.ids[k] < 0 || x.ids[k] >= m->vocab)
             return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
@@ -329,6 +335,11 @@ static recur_status check_input(const recur_model *m, model_input x, size_t n, c
                               "(the Embedding's input_dim)",
                               fn, what, (int)x.ids[k], k / T, k % T, m->vocab);
     return RECUR_OK;
+}
+
+static recur_status check_input(const recur_model *m, model_input x, size_t n, const char *fn,
+                                const char *what) {
+    return check_steps(m, x, n, (size_t)m->T, fn, what);
 }
 
 size_t model_target_size(const recur_model *m) {
@@ -373,23 +384,34 @@ static recur_status prepare_batches(recur_model *m, int batch_size, const char *
     return model_ensure_batch(m, batch_size, fn);
 }
 
-/* Mean loss and accuracy over n samples, inference mode, in batches. */
+static void sums_add(loss_sums *a, loss_sums b) {
+    a->loss += b.loss, a->abs_err += b.abs_err, a->count += b.count, a->correct += b.correct;
+}
+
+/* the means over the entries summed (0 without any: Keras divides no-NaN),
+ * NaN for the metric the loss lacks (accuracy for MSE, MAE otherwise) */
+static recur_metrics metrics_of(const recur_model *m, loss_sums s) {
+    const double n = s.count ? (double)s.count : 1.0;
+    const int mse = m->loss == RECUR_LOSS_MSE;
+    recur_metrics r = {(float)(s.loss / n), mse ? NAN : (float)((double)s.correct / n),
+                       mse ? (float)(s.abs_err / n) : NAN};
+    return r;
+}
+
+/* Loss and metrics over n samples, inference mode, in batches: sums over all
+ * the entries (valid steps), divided by their count. */
 static recur_status evaluate(recur_model *m, model_input x, const float *y, size_t n, int batch,
-                             float *loss, float *acc) {
-    double total = 0;
-    long correct = 0;
+                             recur_metrics *out) {
+    loss_sums total = {0, 0, 0, 0};
     for (size_t first = 0; first < n; first += (size_t)batch) {
         int B = batch_rows(n, first, batch);
         gather(m, x, y, NULL, first, B);
         recur_status st;
-        const float *out = forward(m, B, 0, &st);
-        if (!out) return st;
-        int c = 0;
-        total += loss_forward_backward(m, out, m->yb, B, 0, &c);
-        correct += c;
+        const float *o = forward(m, B, 0, &st);
+        if (!o) return st;
+        sums_add(&total, loss_forward_backward(m, o, m->yb, B, 0));
     }
-    *loss = (float)(total / (double)n);
-    *acc = m->loss == RECUR_LOSS_MSE ? NAN : (float)((double)correct / (double)n);
+    *out = metrics_of(m, total);
     return RECUR_OK;
 }
 
@@ -401,27 +423,51 @@ static recur_status check_ready(const recur_model *m, const char *fn) {
     return RECUR_OK;
 }
 
+/* null_out: the name of an output pointer the caller gave as NULL, or NULL */
 static recur_status model_evaluate(recur_model *m, model_input x, const float *y, size_t n,
-                                   int batch_size, float *loss, float *accuracy, const char *fn) {
+                                   int batch_size, recur_metrics *out, const char *null_out,
+                                   const char *fn) {
     recur_status st;
     if ((st = check_ready(m, fn)) || (st = check_data(m, x, y, n, fn, "data"))) return st;
-    if (!loss || !accuracy)
-        return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn, loss ? "accuracy" : "loss");
+    if (null_out) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn, null_out);
     if ((st = prepare_batches(m, batch_size, fn))) return st;
-    return evaluate(m, x, y, n, batch_size, loss, accuracy);
+    return evaluate(m, x, y, n, batch_size, out);
+}
+
+/* evaluate's loss and accuracy */
+static recur_status evaluate_two(recur_model *m, model_input x, const float *y, size_t n,
+                                 int batch_size, float *loss, float *accuracy, const char *fn) {
+    recur_metrics r = {0, 0, 0};
+    const char *null_out = !loss ? "loss" : !accuracy ? "accuracy" : NULL;
+    recur_status st = model_evaluate(m, x, y, n, batch_size, &r, null_out, fn);
+    if (!st) *loss = r.loss, *accuracy = r.accuracy;
+    return st;
 }
 
 recur_status recur_model_evaluate(recur_model *m, const float *x, const float *y, size_t n,
                                   int batch_size, float *loss, float *accuracy) {
     model_input in = {x, NULL};
-    if (!x) in.ids = NULL;
-    return model_evaluate(m, in, y, n, batch_size, loss, accuracy, "recur_model_evaluate");
+    return evaluate_two(m, in, y, n, batch_size, loss, accuracy, "recur_model_evaluate");
 }
 
 recur_status recur_model_evaluate_ids(recur_model *m, const int32_t *ids, const float *y, size_t n,
                                       int batch_size, float *loss, float *accuracy) {
     model_input in = {NULL, ids};
-    return model_evaluate(m, in, y, n, batch_size, loss, accuracy, "recur_model_evaluate_ids");
+    return evaluate_two(m, in, y, n, batch_size, loss, accuracy, "recur_model_evaluate_ids");
+}
+
+recur_status recur_model_evaluate_metrics(recur_model *m, const float *x, const float *y, size_t n,
+                                          int batch_size, recur_metrics *out) {
+    model_input in = {x, NULL};
+    return model_evaluate(m, in, y, n, batch_size, out, out ? NULL : "out",
+                          "recur_model_evaluate_metrics");
+}
+
+recur_status recur_model_evaluate_metrics_ids(recur_model *m, const int32_t *ids, const float *y,
+                                              size_t n, int batch_size, recur_metrics *out) {
+    model_input in = {NULL, ids};
+    return model_evaluate(m, in, y, n, batch_size, out, out ? NULL : "out",
+                          "recur_model_evaluate_metrics_ids");
 }
 
 static recur_status model_predict(recur_model *m, model_input x, size_t n, int batch_size,
@@ -463,6 +509,148 @@ recur_status recur_model_predict_ids(recur_model *m, const int32_t *ids, size_t 
 }
 
 int recur_model_takes_ids(const recur_model *m) { return m && m->vocab > 0; }
+
+/* ---- Stateful stepping ----------------------------------------------------- */
+
+/* bytes of a recurrent layer's carried and new states, [2][states][B][units] */
+static size_t step_state_bytes(const layer *L, int B) {
+    return recur_round_up(2 * (size_t)recurrent_states(L) * (size_t)B * (size_t)L->units *
+                          sizeof(float));
+}
+
+static void free_states(recur_model *m) {
+    for (int l = 0; l < m->nlayers; l++) {
+        free(m->layers[l].state);
+        m->layers[l].state = NULL;
+    }
+    m->step_batch = 0;
+}
+
+/* Zero states for `batch` streams and a one-step workspace after them, in
+ * one buffer per recurrent layer: allocated at the first step and at a change
+ * of batch, so a step allocates nothing after that. */
+static recur_status ensure_states(recur_model *m, int batch, const char *fn) {
+    if (batch == m->step_batch) return RECUR_OK;
+    free_states(m);
+    for (int l = 0; l < m->nlayers; l++) {
+        layer *L = &m->layers[l];
+        if (!L->ops->cell) continue;
+        const size_t ws = L->ops->cell->workspace_size(L, 1, batch),
+                     bytes = step_state_bytes(L, batch);
+        if (!ws || !(L->state = aligned_alloc(RECUR_ALIGN, bytes + recur_round_up(ws)))) {
+            free_states(m);
+            return recur_fail(RECUR_ERR_OUT_OF_MEMORY,
+                              "%s: cannot allocate the states of %d streams", fn, batch);
+        }
+        memset(L->state, 0, bytes);
+    }
+    m->step_batch = batch;
+    return RECUR_OK;
+}
+
+void recur_model_reset_states(recur_model *m) {
+    for (int l = 0; m && l < m->nlayers; l++) {
+        layer *L = &m->layers[l];
+        if (L->state) memset(L->state, 0, step_state_bytes(L, m->step_batch));
+    }
+}
+
+/* One step of a recurrent layer from its carried states s0 to the new ones
+ * s1 (the primitive must not write the states it reads), copied back. */
+static recur_status step_recurrent(recur_model *m, layer *L, const float *in, int B) {
+    const size_t n = (size_t)recurrent_states(L) * (size_t)B * (size_t)L->units;
+    float *s0 = L->state, *s1 = s0 + n;
+    void *ws = (char *)L->state + step_state_bytes(L, B);
+    recur_status st = L->ops->cell->forward(L, 1, B, m->params + L->w_off, in, L->in_mask, s0,
+                                            L->out, NULL, s1, ws);
+    if (!st) memcpy(s0, s1, n * sizeof(float));
+    return st;
+}
+
+/* Every layer on one step: shaped as a 1-step sequence while it runs (its
+ * buffers, sized for T steps of the batch capacity, hold that), recurrent
+ * layers from their carried states. Masks flow as in forward. */
+static recur_status model_step(recur_model *m, model_input x, int batch, float *out,
+                               const char *fn) {
+    recur_status st;
+    if ((st = check_ready(m, fn))) return st;
+    if ((!x.f && !x.ids) || !out)
+        return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn,
+                          out ? (x.ids || m->vocab ? "ids_t" : "x_t") : "out");
+    if (batch < 1)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: batch must be positive, got %d", fn,
+                          batch);
+    for (int l = 0; l < m->nlayers; l++)
+        if (m->layers[l].go_backwards || m->layers[l].inner) {
+            char name[64];
+            model_layer_name(m, l, name, sizeof name);
+            return recur_fail(RECUR_ERR_UNSUPPORTED,
+                              "%s: %s reads the sequence from its end (%s) and cannot run step "
+                              "by step",
+                              fn, name, m->layers[l].inner ? "Bidirectional" : "go_backwards");
+        }
+    if ((st = check_steps(m, x, (size_t)batch, 1, fn, "the step's input")) ||
+        (st = model_ensure_batch(m, batch, fn)) || (st = ensure_states(m, batch, fn)))
+        return st;
+    if (x.ids) memcpy(m->ids0, x.ids, (size_t)batch * sizeof(int32_t));
+    const float *in = x.f ? x.f : m->x0;
+    const unsigned char *mask = NULL;
+    for (int l = 0; l < m->nlayers; l++) {
+        layer *L = &m->layers[l];
+        const int in_steps = L->in_steps, out_steps = L->out_steps;
+        L->in = in;
+        L->in_mask = mask;
+        L->out_mask = L->out_seq ? mask : NULL;
+        L->in_steps = L->out_steps = 1;
+        if (L->ops->cell) {
+            st = step_recurrent(m, L, in, batch);
+            in = L->out;
+        } else {
+            st = L->ops->forward(m, L, l, in, batch, 0, &in);
+        }
+        L->in_steps = in_steps, L->out_steps = out_steps;
+        if (st) return st;
+        mask = L->out_mask;
+    }
+    memcpy(out, in, (size_t)batch * (size_t)model_output_size(m) * sizeof(float));
+    return RECUR_OK;
+}
+
+recur_status recur_model_predict_step(recur_model *m, const float *x_t, int batch, float *out) {
+    model_input in = {x_t, NULL};
+    return model_step(m, in, batch, out, "recur_model_predict_step");
+}
+
+recur_status recur_model_predict_step_ids(recur_model *m, const int32_t *ids_t, int batch,
+                                          float *out) {
+    model_input in = {NULL, ids_t};
+    return model_step(m, in, batch, out, "recur_model_predict_step_ids");
+}
+
+/* w_k = p_k^(1/T) / max_j p_j^(1/T) = exp((log p_k - log p_max) / T) in double:
+ * no overflow whatever T, and an exact 0 for p_k = 0. T <= 0 is argmax. */
+int recur_sample(const float *p, int n, float temperature, uint64_t *rng) {
+    if (!p || !rng || n < 1 || isnan(temperature)) return -1;
+    int best = 0;
+    for (int k = 0; k < n; k++) {
+        if (!(p[k] >= 0.0f && isfinite(p[k]))) return -1;
+        if (p[k] > p[best]) best = k;
+    }
+    if (p[best] == 0.0f) return -1;
+    if (temperature <= 0.0f) return best;
+    const double top = log((double)p[best]), inv = 1.0 / (double)temperature;
+    double sum = 0;
+    for (int k = 0; k < n; k++) sum += p[k] > 0.0f ? exp((log((double)p[k]) - top) * inv) : 0.0;
+    double u = (double)(rng_next(rng) >> 11) * 0x1p-53 * sum;
+    int last = best;
+    for (int k = 0; k < n; k++) {
+        const double w = p[k] > 0.0f ? exp((log((double)p[k]) - top) * inv) : 0.0;
+        if (u < w) return k;
+        u -= w;
+        if (w > 0) last = k;
+    }
+    return last; /* rounding carried u past the last weight */
+}
 
 /* ---- Non-finite values: stop before the update ---------------------------- */
 
@@ -596,33 +784,28 @@ static recur_status model_fit(recur_model *m, model_input x, const float *y, siz
                 perm[k] = perm[j], perm[j] = t;
             }
         progress_epoch_begin(&bar, epoch, o->epochs);
-        double loss_sum = 0;
-        long correct = 0;
-        size_t seen = 0;
+        loss_sums sums = {0, 0, 0, 0}; /* the epoch's so far */
         for (int s = 0; s < steps; s++) {
             size_t at = (size_t)s * (size_t)o->batch_size;
             int B = batch_rows(ntrain, at, o->batch_size);
             gather(m, x, y, perm + at, 0, B);
             const float *out = forward(m, B, 1, &st);
             if (!out) return fit_stop(&bar, st);
-            int c = 0;
-            const double loss = loss_forward_backward(m, out, m->yb, B, 1, &c);
-            if (!isfinite(loss)) return fit_stop(&bar, loss_fail(m, B, fn, epoch, s));
-            loss_sum += loss;
-            correct += c;
-            seen += (size_t)B;
+            const loss_sums batch = loss_forward_backward(m, out, m->yb, B, 1);
+            if (!isfinite(batch.loss)) return fit_stop(&bar, loss_fail(m, B, fn, epoch, s));
+            sums_add(&sums, batch);
             if ((st = backward(m, B)) || (st = apply_step(m, fn, epoch, s)))
                 return fit_stop(&bar, st);
-            progress_step(&bar, s + 1, loss_sum / (double)seen,
-                          m->loss == RECUR_LOSS_MSE ? NAN : (double)correct / (double)seen);
+            const recur_metrics so_far = metrics_of(m, sums);
+            progress_step(&bar, s + 1, so_far.loss, so_far.accuracy, so_far.mae);
         }
-        recur_epoch_logs logs = {epoch, (float)(loss_sum / (double)ntrain),
-                                 m->loss == RECUR_LOSS_MSE ? NAN
-                                                           : (float)((double)correct / (double)ntrain),
-                                 NAN, NAN, 0.0};
-        if ((vx.f || vx.ids) &&
-            (st = evaluate(m, vx, vy, vn, o->batch_size, &logs.val_loss, &logs.val_accuracy)))
-            return fit_stop(&bar, st);
+        const recur_metrics train = metrics_of(m, sums);
+        recur_epoch_logs logs = {epoch, train.loss, train.accuracy, NAN, NAN, 0.0, train.mae, NAN};
+        recur_metrics val;
+        if (vx.f || vx.ids) {
+            if ((st = evaluate(m, vx, vy, vn, o->batch_size, &val))) return fit_stop(&bar, st);
+            logs.val_loss = val.loss, logs.val_accuracy = val.accuracy, logs.val_mae = val.mae;
+        }
         logs.seconds = omp_get_wtime() - t0;
         m->history[m->history_n++] = logs;
         m->epochs_done++; /* before the callback: a checkpoint written there records this epoch */
@@ -669,8 +852,7 @@ static recur_status model_compute_gradients(recur_model *m, model_input x, const
     gather(m, x, y, NULL, 0, B);
     const float *out = forward(m, B, training, &st);
     if (!out) return st;
-    int correct;
-    *loss = (float)(loss_forward_backward(m, out, m->yb, B, 1, &correct) / (double)B);
+    *loss = metrics_of(m, loss_forward_backward(m, out, m->yb, B, 1)).loss;
     return backward(m, B);
 }
 

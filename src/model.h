@@ -81,7 +81,8 @@ struct layer {
     void *ws;        /* recurrent: the primitive's workspace */
     const unsigned char *in_mask, *out_mask; /* step masks [steps][B] (see forward) */
     unsigned char *own_mask;                 /* Embedding, Masking: the mask they make */
-    float *state;    /* recurrent, stateful stepping: the states carried between calls */
+    float *state;    /* recurrent, stateful stepping: [2][states][step batch][units] (the
+                        carried states, then the step's new ones), then the step's workspace */
     layer *sub;      /* Bidirectional: the forward and backward layers */
     void *extra;     /* a kind's own batch buffers */
 };
@@ -132,6 +133,8 @@ struct recur_model {
 
     recur_epoch_logs *history;
     int history_n;
+
+    int step_batch; /* stateful stepping: the batch the layers' state buffers hold (0: none) */
 };
 
 /* A batch's input: float features, or token ids (exactly one non-NULL). */
@@ -169,10 +172,19 @@ int grads_nonfinite(const recur_model *m, int *l, const char **array);
 /* Clipping (clipvalue, then clipnorm per array, in place in m->grads) and one
  * optimizer step over the flat buffers; the gradients must be finite. */
 void optim_step(recur_model *m);
-/* loss over a batch and dLoss/d(output) into the last layer's dout; for the
- * fused softmax + cross-entropy, dLoss/d(logits). Returns the batch's summed
- * loss; *correct counts right answers (classification). */
-double loss_forward_backward(recur_model *m, const float *out, const float *y, int B,
-                             int want_grad, int *correct);
+/* A batch's loss as sums over its entries: one per sample, or one per valid
+ * (unmasked) step for a last layer that returns a sequence. The mean is
+ * loss / count (0 when count is 0). */
+typedef struct loss_sums {
+    double loss;    /* summed loss of the entries */
+    double abs_err; /* MSE: summed mean absolute error of the entries (the mae metric) */
+    long count;     /* entries: samples, or valid steps */
+    long correct;   /* classification: entries answered right */
+} loss_sums;
+/* loss over a batch and dLoss/d(output) of the batch's mean loss into the last
+ * layer's dout (zero at masked steps); for the fused softmax + sparse
+ * cross-entropy and sigmoid + binary cross-entropy, dLoss/d(logits). */
+loss_sums loss_forward_backward(recur_model *m, const float *out, const float *y, int B,
+                                int want_grad);
 
 #endif /* RECUR_MODEL_H */

@@ -1,6 +1,7 @@
 /* Losses and optimizers over the model's flat buffers. */
 #include <math.h>
 #include <omp.h>
+#include <string.h>
 
 #include "model.h"
 
@@ -99,45 +100,64 @@ static int argmax(const float *v, int n) {
     return best;
 }
 
-double loss_forward_backward(recur_model *m, const float *out, const float *y, int B,
-                             int want_grad, int *correct) {
-    layer *last = &m->layers[m->nlayers - 1];
-    const int C = last->out_feat;
-    float *d = last->dout;
-    double total = 0;
-    *correct = 0;
-    if (m->loss == RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
-        /* from the logits: -log softmax(z)_y = logsumexp(z) - z_y; the
-         * gradient w.r.t. the logits is (p - onehot(y)) / B */
+/* Each entry (a sample, or a valid step of one for per-step targets) weighs
+ * 1/count, count = the batch's valid entries; masked steps weigh 0 (Keras 3's
+ * masked mean) and get a zero gradient. out and dout are time-major [S][B][C]
+ * (row t * B + b) while y is per sample, [B][S] labels or [B][S][C] targets. */
+loss_sums loss_forward_backward(recur_model *m, const float *out, const float *y, int B,
+                                int want_grad) {
+    const layer *last = &m->layers[m->nlayers - 1];
+    const int C = last->out_feat, S = last->out_steps;
+    const unsigned char *mask = last->out_mask; /* [S][B], NULL: all valid */
+    loss_sums r = {0, 0, 0, 0};
+    for (size_t k = 0; k < (size_t)S * (size_t)B; k++) r.count += !mask || mask[k];
+    const float n = (float)r.count, scale = 2.0f / (n * (float)C);
+    for (int t = 0; t < S; t++)
         for (int b = 0; b < B; b++) {
-            const float *z = last->pre + (size_t)b * C, *p = out + (size_t)b * C;
-            const int label = (int)y[b];
-            float mx = z[0];
-            for (int j = 1; j < C; j++) mx = z[j] > mx ? z[j] : mx;
-            double sum = 0;
-            for (int j = 0; j < C; j++) sum += exp((double)z[j] - mx);
-            total += (double)mx + log(sum) - (double)z[label];
-            *correct += argmax(p, C) == label;
-            if (want_grad) {
-                float *db = d + (size_t)b * C;
-                for (int j = 0; j < C; j++) db[j] = (p[j] - (j == label ? 1.0f : 0.0f)) / (float)B;
+            const size_t row = (size_t)t * (size_t)B + (size_t)b, k = (size_t)b * (size_t)S + t;
+            const float *o = out + row * C;
+            float *d = last->dout + row * C;
+            if (mask && !mask[row]) {
+                if (want_grad) memset(d, 0, (size_t)C * sizeof(float));
+                continue;
+            }
+            if (m->loss == RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
+                /* from the logits: -log softmax(z)_y = logsumexp(z) - z_y; the
+                 * gradient w.r.t. the logits is (p - onehot(y)) / count */
+                const float *z = last->pre + row * C;
+                const int label = (int)y[k];
+                float mx = z[0];
+                for (int j = 1; j < C; j++) mx = z[j] > mx ? z[j] : mx;
+                double sum = 0;
+                for (int j = 0; j < C; j++) sum += exp((double)z[j] - mx);
+                r.loss += (double)mx + log(sum) - (double)z[label];
+                r.correct += argmax(o, C) == label;
+                if (want_grad)
+                    for (int j = 0; j < C; j++) d[j] = (o[j] - (j == label ? 1.0f : 0.0f)) / n;
+            } else if (m->loss == RECUR_LOSS_BINARY_CROSSENTROPY) {
+                /* from the logit, as Keras does after a sigmoid: -y log p - (1-y)
+                 * log(1-p) = max(z, 0) - y z + log(1 + exp(-|z|)), without the
+                 * clipping to [1e-7, 1-1e-7] that probabilities would need; the
+                 * gradient w.r.t. the logit is (p - y) / count */
+                const double z = last->pre[row], yv = y[k];
+                r.loss += fmax(z, 0.0) - yv * z + log1p(exp(-fabs(z)));
+                r.correct += (o[0] > 0.5f) == (y[k] > 0.5f);
+                if (want_grad) d[0] = (o[0] - y[k]) / n;
+            } else {
+                /* mean over the outputs; MAE alongside */
+                const float *yt = y + k * C;
+                double sq = 0, ab = 0;
+                for (int j = 0; j < C; j++) {
+                    const float e = o[j] - yt[j];
+                    sq += (double)e * e;
+                    ab += fabs((double)e);
+                    if (want_grad) d[j] = scale * e;
+                }
+                r.loss += sq / C;
+                r.abs_err += ab / C;
             }
         }
-    } else {
-        /* mean over the outputs, summed over the batch here, averaged by the caller */
-        const float scale = 2.0f / ((float)B * (float)C);
-        for (int b = 0; b < B; b++) {
-            double row = 0;
-            for (int j = 0; j < C; j++) {
-                size_t k = (size_t)b * C + (size_t)j;
-                float e = out[k] - y[k];
-                row += (double)e * e;
-                if (want_grad) d[k] = scale * e;
-            }
-            total += row / C;
-        }
-    }
-    return total;
+    return r;
 }
 
 recur_status recur_sparse_categorical_crossentropy(const float *probs, const float *labels,

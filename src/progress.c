@@ -1,6 +1,7 @@
 /* Keras 2's Progbar format:
  *   Epoch 1/3
  *   1875/1875 [==============================] - 41s 22ms/step - loss: 0.2315 - accuracy: 0.9312
+ * (a regression's metric is mae: "- loss: 0.0123 - mae: 0.0871 - val_loss: ... - val_mae: ...").
  * While running, " - ETA: 12s" replaces the time; on a terminal the line is
  * redrawn in place with '\r' at most every 50 ms, elsewhere only the final
  * line of each epoch is written. */
@@ -49,7 +50,7 @@ static void duration(FILE *f, double s) {
     else fprintf(f, "%lds", t);
 }
 
-void progress_step(progress *p, int step, double loss, double acc) {
+void progress_step(progress *p, int step, double loss, double acc, double mae) {
     if (!p->tty || step == p->steps) return;
     double now = omp_get_wtime();
     if (now - p->last_draw < 0.05) return;
@@ -60,6 +61,7 @@ void progress_step(progress *p, int step, double loss, double acc) {
     duration(p->out, (now - p->t0) / step * (p->steps - step));
     metric(p->out, "loss", loss);
     metric(p->out, "accuracy", acc);
+    metric(p->out, "mae", mae);
     fputs("\033[K", p->out); /* clear what a longer previous line left */
     fflush(p->out);
 }
@@ -78,8 +80,10 @@ void progress_epoch_end(progress *p, const recur_epoch_logs *l) {
     else fprintf(p->out, "%.0fus/step", per_step * 1e6);
     metric(p->out, "loss", l->loss);
     metric(p->out, "accuracy", l->accuracy);
+    metric(p->out, "mae", l->mae);
     metric(p->out, "val_loss", l->val_loss);
     metric(p->out, "val_accuracy", l->val_accuracy);
+    metric(p->out, "val_mae", l->val_mae);
     if (p->tty) fputs("\033[K", p->out);
     fputc('\n', p->out);
     fflush(p->out);

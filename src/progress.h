@@ -16,8 +16,8 @@ typedef struct progress {
 
 void progress_init(progress *p, FILE *out, int verbose, int steps);
 void progress_epoch_begin(progress *p, int epoch, int epochs);
-/* step is 1-based; acc NaN: not shown */
-void progress_step(progress *p, int step, double loss, double acc);
+/* step is 1-based; acc, mae NaN: not shown */
+void progress_step(progress *p, int step, double loss, double acc, double mae);
 void progress_epoch_end(progress *p, const recur_epoch_logs *logs);
 
 #endif /* RECUR_PROGRESS_H */

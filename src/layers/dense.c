@@ -1,7 +1,8 @@
 /* The Dense layer: Keras's Dense(units, activation), applied to every step of
  * a sequence. kernel [in][units] (glorot_uniform), bias [units] (zeros). With
- * softmax last and sparse categorical cross-entropy, the loss hands backward
- * dLoss/d(logits) directly (the two are fused for stability). */
+ * softmax last and sparse categorical cross-entropy, or sigmoid last and
+ * binary cross-entropy, the loss reads the logits (kept in pre) and hands
+ * backward dLoss/d(logits) directly (the two are fused for stability). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,7 @@ static int init(const layer *L, float *p, uint64_t *rng) {
 }
 
 static int alloc(layer *L, int batch) {
-    if (L->act != RECUR_ACT_SOFTMAX) return 1;
+    if (L->act != RECUR_ACT_SOFTMAX && L->act != RECUR_ACT_SIGMOID) return 1;
     return (L->pre = model_alloc_floats((size_t)L->out_steps * (size_t)batch * L->out_feat)) !=
            NULL;
 }
@@ -65,7 +66,7 @@ static recur_status forward(recur_model *m, layer *L, int l, const float *in, in
     (void)l, (void)training;
     const int64_t rows = (int64_t)L->in_steps * B, in_f = L->in_feat, u = L->units;
     const float *W = m->params + L->w_off, *b = W + in_f * u;
-    float *z = L->act == RECUR_ACT_SOFTMAX ? L->pre : L->out;
+    float *z = L->pre ? L->pre : L->out;
     *out = L->out;
     int e =
         recur_sgemm_par(recur_threads(), 'N', 'N', rows, u, in_f, 1.0f, in, in_f, W, u, 0.0f, z, u);
@@ -104,8 +105,10 @@ static recur_status backward(recur_model *m, layer *L, int l, int B, float *din)
     const int64_t rows = (int64_t)L->in_steps * B, u = L->units, in_f = L->in_feat;
     const int nt = recur_threads();
     float *dz = L->dout, *g = m->grads + L->w_off;
-    const int fused = l == m->nlayers - 1 && L->act == RECUR_ACT_SOFTMAX &&
-                      m->loss == RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
+    const int fused =
+        l == m->nlayers - 1 &&
+        ((L->act == RECUR_ACT_SOFTMAX && m->loss == RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) ||
+         (L->act == RECUR_ACT_SIGMOID && m->loss == RECUR_LOSS_BINARY_CROSSENTROPY));
     for (int64_t r = 0; r < rows && !fused; r++) {
         float *d = dz + r * u;
         const float *o = L->out + r * u;
