@@ -285,7 +285,9 @@ typedef enum {
  * sequence output flipped back into time order), each with its own weights
  * (forward's arrays then backward's in the parameter buffer), merged. Spec:
  * bidirectional:KIND:...[:merge=concat|sum|mul|ave], e.g.
- * "bidirectional:lstm:64:seq:merge=sum". */
+ * "bidirectional:lstm:64:seq:merge=sum"; layer_spec holds no merge field.
+ * A wrapped layer with `backwards` swaps the copies' directions, as Keras
+ * (its backward copy takes go_backwards = not the layer's). */
 RECUR_API recur_status recur_model_add_bidirectional(recur_model *m, const char *layer_spec,
                                                      recur_merge_mode merge);
 

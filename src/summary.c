@@ -47,7 +47,10 @@ size_t recur_model_summary(const recur_model *m, char *buf, size_t size) {
         if (L->out_seq)
             snprintf(shape, sizeof shape, "(None, %d, %d)", L->out_steps, L->out_feat);
         else snprintf(shape, sizeof shape, "(None, %d)", L->out_feat);
-        put(&s, "%-29s%-26s%-10zu\n%s\n", name, shape, L->nparams, l + 1 < m->nlayers ? rule : dbl);
+        /* Keras cuts a field that reaches the next column to leave one space:
+         * "bidirectional (Bidirectional (None, 10, 128)" */
+        put(&s, "%-28.28s %-25.25s %-10zu\n%s\n", name, shape, L->nparams,
+            l + 1 < m->nlayers ? rule : dbl);
     }
     if (!m->nlayers) put(&s, "%s\n", dbl);
     char total[40];

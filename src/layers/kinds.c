@@ -6,4 +6,5 @@ const layer_ops *const layer_kinds[] = {&layer_lstm, &layer_dense,      &layer_d
                                         &layer_gru,  &layer_simple_rnn, &layer_custom,
                                         &layer_embedding,
                                         &layer_masking,
+                                        &layer_bidirectional,
                                         NULL};
