@@ -644,6 +644,54 @@ RECUR_API recur_status recur_mnist_load_pair(const char *dir, recur_dataset *tra
                                              recur_dataset *test);
 RECUR_API void recur_dataset_free(recur_dataset *d); /* NULL accepted */
 
+/* ---- Data: CSV tables, text, lines --------------------------------------- *
+ * Every reader refuses what it cannot read right with RECUR_ERR_FORMAT (or
+ * RECUR_ERR_IO) and a message naming the file, the line (1-based) and, for
+ * CSV, the column; on failure *out is left zeroed. */
+
+/* A CSV file: a header line of column names, then rows of numbers (decimal,
+ * optional sign and exponent), comma-separated, LF or CRLF line ends, every
+ * row as many cells as the header. An empty cell, a non-numeric cell, a
+ * ragged row, a duplicate or empty column name, or no data row is an error. */
+typedef struct recur_table {
+    size_t rows;
+    int cols;
+    char **names;   /* [cols] */
+    double *values; /* [rows][cols] */
+} recur_table;
+RECUR_API recur_status recur_csv_read(const char *path, recur_table *out);
+/* the column's index, or -1 */
+RECUR_API int recur_table_column(const recur_table *t, const char *name);
+RECUR_API void recur_table_free(recur_table *t); /* NULL and zeroed accepted */
+
+/* A UTF-8 text as characters (Unicode code points), each mapped to a token id:
+ * ids in the order of the sorted distinct code points. An empty file, a NUL
+ * byte or malformed UTF-8 (a binary file) is an error naming the line. */
+typedef struct recur_text {
+    size_t n;         /* characters */
+    int32_t *ids;     /* [n] */
+    int vocab;        /* distinct characters */
+    uint32_t *chars;  /* [vocab] code point of each id, ascending */
+} recur_text;
+RECUR_API recur_status recur_text_read(const char *path, recur_text *out);
+RECUR_API void recur_text_free(recur_text *t);
+/* The id of code point c in t, or -1. */
+RECUR_API int recur_text_id(const recur_text *t, uint32_t c);
+/* Writes code point c as UTF-8 into buf (at least 5 bytes, NUL-terminated);
+ * returns its length (0 for an invalid code point). */
+RECUR_API int recur_utf8_encode(uint32_t c, char *buf);
+
+/* The lines of a UTF-8 text file (LF or CRLF), without their line ends;
+ * blank lines skipped. A file with no line, a NUL byte or malformed UTF-8 is
+ * an error naming the line. */
+typedef struct recur_lines {
+    size_t n;
+    char **lines; /* [n], NUL-terminated UTF-8 */
+    size_t *line_numbers; /* [n] 1-based line of each in the file */
+} recur_lines;
+RECUR_API recur_status recur_lines_read(const char *path, recur_lines *out);
+RECUR_API void recur_lines_free(recur_lines *l);
+
 #ifdef __cplusplus
 }
 #endif
