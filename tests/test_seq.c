@@ -401,6 +401,23 @@ static void test_binary_crossentropy_needs_dense_1_sigmoid(void) {
 
 /* ---- fit -------------------------------------------------------------------- */
 
+/* recur_model_output_steps: T when the last layer gives a sequence (a Dense
+ * on one included), 1 when it gives a vector, 0 for NULL and no layers */
+static void test_output_steps(void) {
+    const char *specs[] = {"lstm:3:seq,dense:2:softmax", "gru:3:seq", "lstm:3,dense:2:softmax",
+                           "lstm:3:seq,rnn:3", "embedding:9:2,lstm:3:seq,dropout:0.5"};
+    const int want[] = {5, 5, 1, 1, 5};
+    for (int k = 0; k < 5; k++) {
+        recur_model *m;
+        CU_ASSERT_FATAL(ok(recur_model_create(&m, 5, k == 4 ? 1 : 2, 1)));
+        CU_ASSERT_EQUAL(recur_model_output_steps(m), 0);
+        CU_ASSERT_FATAL(ok(recur_model_add_layers(m, specs[k])));
+        CU_ASSERT_EQUAL(recur_model_output_steps(m), want[k]);
+        recur_model_destroy(m);
+    }
+    CU_ASSERT_EQUAL(recur_model_output_steps(NULL), 0);
+}
+
 /* label at step t: whether x_0 + ... + x_t > 0 (the running sign), per step */
 static void running_sign(float *x, float *y, int N, int T, uint64_t seed) {
     test_rng r = {seed};
@@ -597,10 +614,12 @@ static void test_stepping_token_model(void) {
 }
 
 static void test_stepping_refusals(void) {
-    const char *specs[] = {"lstm:3:seq:backwards,dense:2:linear"};
-    const char *why[] = {"layer 1 (lstm) reads the sequence from its end (go_backwards)"};
+    const char *specs[] = {"lstm:3:seq:backwards,dense:2:linear",
+                           "bidirectional:gru:3:seq,dense:2:linear"};
+    const char *why[] = {"layer 1 (lstm) reads the sequence from its end (go_backwards)",
+                         "layer 1 (bidirectional) reads the sequence from its end (Bidirectional)"};
     float xt[2 * 2] = {0}, o[2 * 2];
-    for (int k = 0; k < 1; k++) {
+    for (int k = 0; k < 2; k++) {
         recur_model *m = build(4, 2, specs[k], RECUR_LOSS_MSE, 27);
         CU_ASSERT_EQUAL(recur_model_predict_step(m, xt, 2, o), RECUR_ERR_UNSUPPORTED);
         CU_ASSERT(mentions(why[k]));
@@ -737,6 +756,7 @@ int main(void) {
     ADD_TEST(s, test_binary_crossentropy_by_hand);
     ADD_TEST(s, test_masked_steps_contribute_nothing);
     ADD_TEST(s, test_binary_crossentropy_needs_dense_1_sigmoid);
+    ADD_TEST(s, test_output_steps);
     ADD_TEST(s, test_fit_learns_per_step_task);
     ADD_TEST(s, test_mae_logged);
     ADD_TEST(s, test_stepping_matches_predict);
