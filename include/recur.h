@@ -647,12 +647,19 @@ RECUR_API void recur_dataset_free(recur_dataset *d); /* NULL accepted */
 /* ---- Data: CSV tables, text, lines --------------------------------------- *
  * Every reader refuses what it cannot read right with RECUR_ERR_FORMAT (or
  * RECUR_ERR_IO) and a message naming the file, the line (1-based) and, for
- * CSV, the column; on failure *out is left zeroed. */
+ * CSV, the column; on failure *out is left zeroed. A UTF-8 byte order mark
+ * starting a file is skipped; files over 1 GiB are refused. */
 
 /* A CSV file: a header line of column names, then rows of numbers (decimal,
  * optional sign and exponent), comma-separated, LF or CRLF line ends, every
  * row as many cells as the header. An empty cell, a non-numeric cell, a
- * ragged row, a duplicate or empty column name, or no data row is an error. */
+ * ragged row, a duplicate or empty column name, or no data row is an error.
+ * Strict: no quoting and nothing trimmed (a name with quotes, control
+ * characters or spaces around it is refused); a number is
+ * [+-]digits[.digits][(e|E)[+-]digits] (also ".5", "5."), never inf, nan,
+ * hex or spaced, and must fit a double. The last line may lack its LF; a blank
+ * line is an error unless it is the file's last line. names[0] starts one
+ * block holding every name: free with recur_table_free only. */
 typedef struct recur_table {
     size_t rows;
     int cols;
@@ -665,8 +672,11 @@ RECUR_API int recur_table_column(const recur_table *t, const char *name);
 RECUR_API void recur_table_free(recur_table *t); /* NULL and zeroed accepted */
 
 /* A UTF-8 text as characters (Unicode code points), each mapped to a token id:
- * ids in the order of the sorted distinct code points. An empty file, a NUL
- * byte or malformed UTF-8 (a binary file) is an error naming the line. */
+ * ids in the order of the sorted distinct code points. Every character counts,
+ * line ends included as they are (a CRLF file gives CR characters). An empty
+ * file, a NUL byte or malformed UTF-8 (a binary file: a stray or invalid byte,
+ * a truncated sequence, an overlong encoding, a surrogate, a code point above
+ * U+10FFFF) is an error naming the line and the byte in it. */
 typedef struct recur_text {
     size_t n;         /* characters */
     int32_t *ids;     /* [n] */
@@ -678,12 +688,15 @@ RECUR_API void recur_text_free(recur_text *t);
 /* The id of code point c in t, or -1. */
 RECUR_API int recur_text_id(const recur_text *t, uint32_t c);
 /* Writes code point c as UTF-8 into buf (at least 5 bytes, NUL-terminated);
- * returns its length (0 for an invalid code point). */
+ * returns its length (0, and buf "", for U+0000, which no reader accepts, a
+ * surrogate or a value above U+10FFFF; 0 for a NULL buf). */
 RECUR_API int recur_utf8_encode(uint32_t c, char *buf);
 
 /* The lines of a UTF-8 text file (LF or CRLF), without their line ends;
- * blank lines skipped. A file with no line, a NUL byte or malformed UTF-8 is
- * an error naming the line. */
+ * blank lines (empty once the line end is removed: a line of spaces is kept)
+ * skipped. A file with no line, a NUL byte or malformed UTF-8 is an error
+ * naming the line. lines[0] starts one block holding every line: free with
+ * recur_lines_free only. */
 typedef struct recur_lines {
     size_t n;
     char **lines; /* [n], NUL-terminated UTF-8 */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # libFuzzer on the readers of untrusted input, with ASan and UBSan: IDX/MNIST
-# files (fuzz_idx), model files (fuzz_model_load), layer specs (fuzz_spec).
+# files (fuzz_idx), model files (fuzz_model_load), layer specs (fuzz_spec),
+# CSV, text and lines files (fuzz_data).
 # Builds tests/fuzz with clang into BUILD_DIR and runs each fuzzer for
 # RECUR_FUZZ_SECONDS (default 5) on a copy of its seed corpus in
 # tests/fuzz/corpus (the repository is never written). Any crash, leak,
@@ -26,7 +27,7 @@ export ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 status=0
-for target in idx:idx model_load:model spec:spec; do
+for target in idx:idx model_load:model spec:spec data:data; do
   name=${target%%:*} corpus=${target#*:}
   cp -r "$src/tests/fuzz/corpus/$corpus" "$work/corpus-$corpus"
   log=$work/fuzz_$name.log
