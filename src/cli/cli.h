@@ -62,6 +62,8 @@ recur_metrics cli_evaluate(recur_model *m, const cli_data *d);
 /* --plot: runs gnuplot on script (its "set output" is added); a missing
  * gnuplot is a one-line message on stderr, not an error. Returns 0 when drawn. */
 int cli_gnuplot(const char *out, const char *script);
+/* the same at width x height pixels (cli_gnuplot: 1000 x 420) */
+int cli_gnuplot_size(const char *out, int width, int height, const char *script);
 /* --plot of the training curves from the history of the last fit: loss and
  * metric ("accuracy" or "mae"), training and validation */
 void cli_plot_history(const cli_common *c, recur_model *m, const char *metric);

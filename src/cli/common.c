@@ -217,6 +217,10 @@ recur_metrics cli_evaluate(recur_model *m, const cli_data *d) {
 }
 
 int cli_gnuplot(const char *out, const char *script) {
+    return cli_gnuplot_size(out, 1000, 420, script);
+}
+
+int cli_gnuplot_size(const char *out, int width, int height, const char *script) {
     const char *dot = strrchr(out, '.');
     const int svg = dot && !strcmp(dot, ".svg");
     FILE *p = popen("gnuplot 1>&2", "w");
@@ -224,8 +228,8 @@ int cli_gnuplot(const char *out, const char *script) {
         fprintf(stderr, "recur-train: --plot: cannot run gnuplot: %s\n", strerror(errno));
         return 1;
     }
-    fprintf(p, "set terminal %s size 1000,420 font 'sans,10'\nset output '%s'\n%s\n",
-            svg ? "svg" : "pngcairo", out, script);
+    fprintf(p, "set terminal %s size %d,%d font 'sans,10'\nset output '%s'\n%s\n",
+            svg ? "svg" : "pngcairo", width, height, out, script);
     const int rc = pclose(p);
     if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
         fprintf(stderr,
