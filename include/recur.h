@@ -511,6 +511,10 @@ RECUR_API recur_status recur_model_evaluate_metrics_ids(recur_model *m, const in
 RECUR_API recur_status recur_model_predict(recur_model *m, const float *x, size_t n,
                                            int batch_size, float *out);
 RECUR_API int recur_model_output_size(const recur_model *m);
+/* Output steps per sample: the sequence length when the last layer returns a
+ * sequence (the model takes per-step targets), 1 when it gives one vector per
+ * sample; 0 for NULL or a model without layers. */
+RECUR_API int recur_model_output_steps(const recur_model *m);
 /* The sample shape given to recur_model_create (0 and 0 for NULL), e.g. to
  * check a loaded model against the data. */
 RECUR_API void recur_model_input_shape(const recur_model *m, int *seq_len, int *features);

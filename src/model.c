@@ -117,6 +117,10 @@ int model_output_size(const recur_model *m) {
     return m->nlayers ? m->layers[m->nlayers - 1].out_feat : m->F;
 }
 int recur_model_output_size(const recur_model *m) { return m ? model_output_size(m) : 0; }
+int recur_model_output_steps(const recur_model *m) {
+    const layer *last = m && m->nlayers ? &m->layers[m->nlayers - 1] : NULL;
+    return !last ? 0 : last->out_seq ? last->out_steps : 1;
+}
 void recur_model_input_shape(const recur_model *m, int *seq_len, int *features) {
     if (seq_len) *seq_len = m ? m->T : 0;
     if (features) *features = m ? m->F : 0;
