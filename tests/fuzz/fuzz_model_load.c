@@ -30,13 +30,17 @@ static void try_predict(recur_model *m, const uint8_t *data, size_t size) {
     if (T * F > 1 << 16 || activations_per_sample(data, size) > 1 << 20 ||
         T * (double)nparams > 1 << 22)
         return;
-    const size_t n = 3, C = (size_t)recur_model_output_size(m);
+    /* a sequence output gives C values per step */
+    const size_t n = 3, C = (size_t)recur_model_output_size(m) * (size_t)recur_model_output_steps(m);
     float *x = calloc(n * (size_t)(T * F), sizeof(float)), *out = malloc(n * C * sizeof(float));
-    FUZZ_CHECK(x && out);
-    /* batch 2: one full batch and a smaller last one */
-    recur_status st = recur_model_predict(m, x, n, 2, out);
+    int32_t *ids = calloc(n * (size_t)T, sizeof(int32_t)); /* id 0: valid for any Embedding */
+    FUZZ_CHECK(x && out && ids);
+    /* batch 2: one full batch and a smaller last one; a token model takes ids */
+    recur_status st = recur_model_takes_ids(m) ? recur_model_predict_ids(m, ids, n, 2, out)
+                                               : recur_model_predict(m, x, n, 2, out);
     FUZZ_CHECK(st == RECUR_OK || st == RECUR_ERR_NUMERIC || st == RECUR_ERR_OUT_OF_MEMORY);
     free(x);
+    free(ids);
     free(out);
 }
 
