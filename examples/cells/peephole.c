@@ -22,7 +22,8 @@ static void forward(const recur_cell_args *a) {
 }
 
 static void backward(const recur_cell_args *a) {
-    const int n = a->units, H = a->H, relu = a->act == RECUR_ACT_RELU;
+    const int n = a->units, H = a->H;
+    const float relu = a->act == RECUR_ACT_RELU, w_tanh = 1.0f - relu; /* selects, not branches */
     const float *wi = a->p[0], *wf = a->p[1], *wo = a->p[2];
     for (int r = 0; r < a->rows; r++) {
         float *i = a->z + r * a->ldz, *f = i + H, *g = i + 2 * H, *o = i + 3 * H;
@@ -33,11 +34,11 @@ static void backward(const recur_cell_args *a) {
         recur_vact(a->act, n, c, tc);
         for (int j = 0; j < n; j++) {
             const float dzo = dh[j] * tc[j] * o[j] * (1.0f - o[j]);
-            const float dtc = relu ? (tc[j] > 0.0f) : 1.0f - tc[j] * tc[j];
+            const float dtc = (tc[j] > 0.0f ? relu : 0.0f) + w_tanh * (1.0f - tc[j] * tc[j]);
             const float dc = dcn[j] + dh[j] * o[j] * dtc + dzo * wo[j];
             const float dzi = dc * g[j] * i[j] * (1.0f - i[j]);
             const float dzf = dc * cp[j] * f[j] * (1.0f - f[j]);
-            const float dzg = dc * i[j] * (relu ? (g[j] > 0.0f) : 1.0f - g[j] * g[j]);
+            const float dzg = dc * i[j] * ((g[j] > 0.0f ? relu : 0.0f) + w_tanh * (1.0f - g[j] * g[j]));
             a->ds_prev[1][r * a->lds + j] = dc * f[j] + dzi * wi[j] + dzf * wf[j];
             a->ds_prev[0][r * a->lds + j] = 0.0f;
             dwi[j] = dzi * cp[j], dwf[j] = dzf * cp[j], dwo[j] = dzo * c[j];
