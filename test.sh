@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-deps.sh build test cross fuzz valgrind
 scripts/fetch-mnist.sh data/mnist   # for the recur-train smoke test
+scripts/fetch-data.sh all data      # births, Moby Dick, names: the examples' short runs
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DRECUR_BUILD_TESTS=ON
 cmake --build build/release -j"$(nproc)"
 cd build/release
