@@ -43,6 +43,9 @@ RECUR_API const char *recur_status_string(recur_status s);
 /* A message on the calling thread's last failure ("" if none yet). Valid until
  * the thread's next failing call into recur. */
 RECUR_API const char *recur_last_error(void);
+/* Sets the calling thread's message (printf format) and returns s: for
+ * companion libraries (librecur_mpi) that report through recur's status. */
+RECUR_API recur_status recur_set_error(recur_status s, const char *fmt, ...);
 
 /* The library's version, "MAJOR.MINOR.PATCH" (RECUR_VERSION_STRING when built). */
 RECUR_API const char *recur_version(void);
@@ -519,6 +522,9 @@ RECUR_API int recur_model_output_steps(const recur_model *m);
  * check a loaded model against the data. */
 RECUR_API void recur_model_input_shape(const recur_model *m, int *seq_len, int *features);
 RECUR_API size_t recur_model_param_count(const recur_model *m);
+/* Floats of y per sample for the compiled loss (1 or outputs, times the
+ * output steps for per-step targets); 0 for NULL or a model not compiled. */
+RECUR_API size_t recur_model_target_size(const recur_model *m);
 /* Keras's model.summary() table into buf (snprintf rules: returns the full
  * length, writes at most size bytes including the terminating NUL). */
 RECUR_API size_t recur_model_summary(const recur_model *m, char *buf, size_t size);
@@ -545,6 +551,14 @@ RECUR_API recur_status recur_model_compute_gradients(recur_model *m, const float
  * (clipvalue, clipnorm) changes in place. A non-finite gradient gives
  * RECUR_ERR_NUMERIC naming the layer and array, and changes nothing. */
 RECUR_API recur_status recur_model_apply_gradients(recur_model *m);
+/* Called during every backward pass (fit, compute_gradients) as soon as a
+ * layer's gradients are final, last layer first, with that layer's range
+ * [offset, offset + count) of the gradient buffer (layers without parameters
+ * are skipped; the ranges cover the buffer once). E.g. to start reducing a
+ * bucket across ranks while backward runs on. It must not call into the
+ * model. fn NULL removes it; RECUR_ERR_NULL_POINTER for m NULL. */
+RECUR_API recur_status recur_model_set_gradient_callback(
+    recur_model *m, void (*fn)(void *user, size_t offset, size_t count), void *user);
 
 /* Model files: architecture, weights, optimizer state and training position,
  * versioned, checksummed, replaced atomically. See README.md for the format. */

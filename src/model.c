@@ -278,6 +278,7 @@ static recur_status backward(recur_model *m, int B) {
         layer *L = &m->layers[l];
         recur_status st = L->ops->backward(m, L, l, B, l > 0 ? m->layers[l - 1].dout : NULL);
         if (st) return st;
+        if (m->grad_fn && L->nparams) m->grad_fn(m->grad_user, L->w_off, L->nparams);
     }
     return RECUR_OK;
 }
@@ -871,6 +872,18 @@ recur_status recur_model_compute_gradients_ids(recur_model *m, const int32_t *id
     model_input in = {NULL, ids};
     return model_compute_gradients(m, in, y, n, training, loss,
                                    "recur_model_compute_gradients_ids");
+}
+
+size_t recur_model_target_size(const recur_model *m) {
+    return m && m->compiled ? model_target_size(m) : 0;
+}
+
+recur_status recur_model_set_gradient_callback(recur_model *m,
+                                               void (*fn)(void *user, size_t offset, size_t count),
+                                               void *user) {
+    if (!m) return recur_fail(RECUR_ERR_NULL_POINTER, "recur_model_set_gradient_callback: m is NULL");
+    m->grad_fn = fn, m->grad_user = user;
+    return RECUR_OK;
 }
 
 recur_status recur_model_apply_gradients(recur_model *m) {

@@ -134,6 +134,10 @@ struct recur_model {
     recur_epoch_logs *history;
     int history_n;
 
+    /* recur_model_set_gradient_callback: each layer's final gradient range */
+    void (*grad_fn)(void *user, size_t offset, size_t count);
+    void *grad_user;
+
     int step_batch; /* stateful stepping: the batch the layers' state buffers hold (0: none) */
 };
 

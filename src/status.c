@@ -16,6 +16,14 @@ recur_status recur_fail(recur_status s, const char *fmt, ...) {
 
 const char *recur_last_error(void) { return last_error; }
 
+recur_status recur_set_error(recur_status s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
 const char *recur_status_string(recur_status s) {
     switch (s) {
     case RECUR_OK: return "RECUR_OK";

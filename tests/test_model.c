@@ -259,6 +259,67 @@ static void test_layer_gradients_match_finite_differences(void) {
     }
 }
 
+/* The gradient callback: every layer with parameters once per backward, last
+ * first, with contiguous ranges that tile the buffer, and values already final. */
+typedef struct {
+    const float *grads;
+    float *seen; /* the gradient values as each call saw them */
+    size_t off[16], cnt[16];
+    int calls;
+} grad_calls;
+
+static void record_range(void *user, size_t offset, size_t count) {
+    grad_calls *c = user;
+    if (c->calls < 16) c->off[c->calls] = offset, c->cnt[c->calls] = count;
+    c->calls++;
+    memcpy(c->seen + offset, c->grads + offset, count * sizeof(float));
+}
+
+static void test_gradient_callback_ranges_and_values(void) {
+    enum { T = 5, F = 3, N = 6 };
+    recur_model *m;
+    CU_ASSERT_FATAL(ok(recur_model_create(&m, T, F, 7)));
+    CU_ASSERT_FATAL(ok(recur_model_add_layers(
+        m, "bidirectional:gru:4:seq,dropout:0.2,lstm:3,dense:5:relu,dense:3:softmax")));
+    recur_optimizer adam = recur_adam(0.01f);
+    CU_ASSERT_FATAL(ok(recur_model_compile(m, &adam, RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)));
+    test_rng r = {7};
+    float x[N * T * F], y[N];
+    fill_uniform(&r, x, N * T * F, -1, 1);
+    for (int k = 0; k < N; k++) y[k] = (float)(k % 3);
+    size_t n;
+    grad_calls c = {recur_model_gradients(m, &n), NULL, {0}, {0}, 0};
+    c.seen = calloc(n, sizeof(float));
+    CU_ASSERT_FATAL(c.seen != NULL);
+    CU_ASSERT(recur_model_set_gradient_callback(NULL, record_range, &c) == RECUR_ERR_NULL_POINTER);
+    CU_ASSERT_FATAL(ok(recur_model_set_gradient_callback(m, record_range, &c)));
+    float loss;
+    for (int round = 0; round < 2; round++) { /* the second after an update */
+        c.calls = 0;
+        CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, y, N, 1, &loss)));
+        CU_ASSERT_FATAL(c.calls == 4); /* the dropout has no parameters */
+        size_t end = n;
+        for (int k = 0; k < c.calls; k++) { /* last layer first, tiling [0, n) */
+            CU_ASSERT(c.cnt[k] > 0 && c.off[k] + c.cnt[k] == end);
+            end = c.off[k];
+        }
+        CU_ASSERT(end == 0);
+        CU_ASSERT(memcmp(c.seen, c.grads, n * sizeof(float)) == 0);
+        CU_ASSERT_FATAL(ok(recur_model_apply_gradients(m)));
+    }
+    recur_fit_options o = recur_fit_defaults(); /* fit calls it once per step */
+    o.batch_size = 4;
+    c.calls = 0;
+    CU_ASSERT_FATAL(ok(recur_model_fit(m, x, y, N, &o)));
+    CU_ASSERT(c.calls == 2 * 4);
+    CU_ASSERT_FATAL(ok(recur_model_set_gradient_callback(m, NULL, NULL)));
+    c.calls = 0;
+    CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, y, N, 1, &loss)));
+    CU_ASSERT(c.calls == 0);
+    free(c.seen);
+    recur_model_destroy(m);
+}
+
 /* ---- building: spec, summary, errors ------------------------------------ */
 
 #define TUTORIAL                                                                                  \
@@ -832,6 +893,7 @@ int main(void) {
     ADD_TEST(s, test_adam_with_decay_matches_hand_computation);
     ADD_TEST(s, test_sgd_momentum_matches_hand_computation);
     ADD_TEST(s, test_layer_gradients_match_finite_differences);
+    ADD_TEST(s, test_gradient_callback_ranges_and_values);
     ADD_TEST(s, test_summary_of_tutorial);
     ADD_TEST(s, test_summary_of_gru_and_simple_rnn);
     ADD_TEST(s, test_spec_errors);
