@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages recur needs, by group, where any are missing.
 #   scripts/install-deps.sh build test cross bench fuzz valgrind torch
-# build: compiler, CMake, oneDNN, zlib, gnuplot (recur-train --plot)   test: CUnit
+# build: compiler, CMake, oneDNN, zlib, gnuplot (recur-train --plot)
+# test: CUnit, Open MPI (librecur_mpi and its tests under mpirun)
 # cross: aarch64 cross compiler, qemu-user and CUnit for arm64 (NEON tests)
 # bench: Google Benchmark and a C++ compiler
 # fuzz: clang and its libFuzzer/sanitizer runtimes   valgrind: memcheck
@@ -11,7 +12,7 @@ set -euo pipefail
 
 declare -A groups=(
   [build]="gcc g++ make cmake pkg-config libdnnl-dev zlib1g-dev gnuplot-nox"
-  [test]="libcunit1-dev"
+  [test]="libcunit1-dev libopenmpi-dev openmpi-bin"
   [cross]="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcunit1-dev:arm64"
   [bench]="g++ libbenchmark-dev python3"
   [fuzz]="clang libclang-rt-14-dev"
