@@ -33,7 +33,8 @@ extern "C" {
  * recur_model_set_gradient_callback) while backward runs on earlier layers
  * and are waited for before the optimizer step, which then runs identically
  * on every rank. Results equal a single process with batch batch_size * ranks
- * up to float rounding of the sums.
+ * up to float rounding of the sums, for models without dropout (a dropout
+ * mask depends on the row's place in its batch, so ranks draw other masks).
  *
  * Options: epochs, batch_size (per rank), shuffle, validation (val_x/val_y or
  * validation_split; evaluated in shares and reduced), initial_epoch (>= 0),
