@@ -30,12 +30,16 @@ static const char usage[] =
     "                    (default 0.8)\n"
     "  --prime STRING    the characters fed before sampling (default: a newline, or the\n"
     "                    first test character when the text has no newline)\n"
-    "Test bits per character: the cross-entropy in bits over every test character after\n"
-    "the first, the test text read as 64 contiguous streams with the states carried.\n"
-    "Last line (the last stdout line, or the line before the sample with --sample):\n"
-    "test_bits_per_char unigram_bits_per_char window_bits_per_char test_accuracy\n"
-    "train_seconds chars_per_second epochs batch seq vocab chars_train chars_test threads\n"
-    "isa peak_rss_mb.\n";
+    "test_bits_per_char: the test cross-entropy in bits over every test character after\n"
+    "the first, the test text read as 64 contiguous streams with the states carried\n"
+    "(window_bits_per_char: over the test windows, each from zero states, as validation);\n"
+    "unigram_bits_per_char: the entropy of the training text's character frequencies.\n"
+    "The key=value line is the last stdout line, or with --sample the line before the\n"
+    "sample (scripts: the line starting test_bits_per_char=): test_bits_per_char\n"
+    "unigram_bits_per_char window_bits_per_char test_accuracy train_seconds\n"
+    "chars_per_second epochs batch seq vocab chars_train chars_test threads isa peak_rss_mb.\n"
+    "--load: a model trained on the same text (the same characters); --seq defaults to its\n"
+    "windows.\n";
 
 typedef struct {
     const char *text, *prime;
