@@ -40,7 +40,8 @@ awk -v b="$(val test_bits_per_char)" 'BEGIN { exit !(b < 0.5) }' ||
 # at a near-zero temperature continue the sentence
 tail -n +"$(($(grep -n '^test_bits_per_char=' "$tmp/out" | cut -d: -f1) + 1))" "$tmp/out" > "$tmp/sample"
 [[ $(wc -c < "$tmp/sample") == 121 ]] || fail "--sample 120 printed $(wc -c < "$tmp/sample") bytes"
-repeated=$(cat "$tmp/text.txt" "$tmp/text.txt" | head -c 1000)
+repeated=$(cat "$tmp/text.txt" "$tmp/text.txt") # no "| head": under pipefail its SIGPIPE fails the test
+repeated=${repeated:0:1000}
 [[ $repeated == *"the $(head -c 120 "$tmp/sample")"* ]] || fail "the sample does not continue the text: $(cat "$tmp/sample")"
 
 # the saved model gives the same test result; --seq defaults to its windows
