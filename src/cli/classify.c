@@ -34,7 +34,7 @@ static const char usage[] =
     "  and C the number of classes.\n"
     "Last line: test_loss test_accuracy majority_accuracy (always answering the most\n"
     "frequent training class) classes n_train n_test vocab seq_len ambiguous duplicates\n"
-    "truncated train_seconds epochs batch threads isa.\n";
+    "truncated train_seconds epochs batch threads ranks isa.\n";
 
 typedef struct {
     const char *name, *file;
@@ -325,12 +325,13 @@ int cli_classify(int argc, char **argv, int first) {
                     recur_model_output_size(m), K);
     }
     /* notes once the data and the model are known good: a failure is one line */
-    if (!c.quiet && (ambiguous || duplicates))
+    const int talk = !c.quiet && cli_rank() == 0;
+    if (talk && (ambiguous || duplicates))
         fprintf(stderr,
                 "recur-train: classify: dropped %zu distinct lines found in more than one class "
                 "(%zu lines in all) and %zu repeats of a line within its class\n",
                 ambiguous, ambiguous_lines, duplicates);
-    if (!c.quiet && truncated)
+    if (talk && truncated)
         fprintf(stderr,
                 "recur-train: classify: %zu lines longer than %d characters keep their "
                 "last %d\n",
@@ -351,10 +352,10 @@ int cli_classify(int argc, char **argv, int first) {
         major = count[k] - n_test_of[k] > count[major] - n_test_of[major] ? k : major;
     printf("test_loss=%.4f test_accuracy=%.4f majority_accuracy=%.4f classes=%d n_train=%zu "
            "n_test=%zu vocab=%d seq_len=%d ambiguous=%zu duplicates=%zu truncated=%zu "
-           "train_seconds=%.1f epochs=%ld batch=%ld threads=%d isa=%s\n",
+           "train_seconds=%.1f epochs=%ld batch=%ld threads=%d ranks=%d isa=%s\n",
            r.loss, r.accuracy, (double)n_test_of[major] / (double)n_test, K, n_train, n_test, vocab,
            T, ambiguous, duplicates, truncated, seconds, c.epochs, c.batch, recur_get_num_threads(),
-           recur_isa());
+           cli_ranks(), recur_isa());
 
     recur_model_destroy(m);
     for (int k = 0; k < K; k++) recur_lines_free(&lines[k]), free((char *)o.cls[k].name);

@@ -18,8 +18,22 @@ void cli_die(int code, const char *fmt, ...) {
     va_start(ap, fmt);
     fflush(stdout);
     fputs("recur-train: ", stderr);
+    if (cli_ranks() > 1) fprintf(stderr, "rank %d: ", cli_rank());
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+    va_end(ap);
+    cli_parallel_abort(code);
+}
+
+void cli_die_all(int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fflush(stdout);
+    if (cli_rank() == 0) {
+        fputs("recur-train: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+    }
     va_end(ap);
     exit(code);
 }
@@ -80,11 +94,12 @@ void cli_parse(int argc, char **argv, int first, cli_common *o, cli_flag_fn f, v
         else if (!f || !f(sub, a, v)) cli_die(2, "unknown option '%s' (see --help)", a);
     }
     if (o->load && o->resume) cli_die(2, "--load and --resume exclude each other");
+    recur_set_num_threads((int)o->threads);
+    if (cli_rank() != 0) return; /* rank 0 alone writes files */
     if (o->save) cli_check_writable("--save", o->save);
     if (o->checkpoint) cli_check_writable("--checkpoint", o->checkpoint);
     if (o->history) cli_check_writable("--history", o->history);
     if (o->plot) cli_check_writable("--plot", o->plot);
-    recur_set_num_threads((int)o->threads);
 }
 
 /* Hours of training must not end in "cannot write": try a file in the
@@ -108,6 +123,7 @@ recur_model *cli_model(const cli_common *c, int T, int F, recur_loss loss) {
     if (c->load || c->resume) {
         const char *from = c->load ? c->load : c->resume;
         cli_check(recur_model_load(&m, from), c->load ? "--load" : "--resume");
+        cli_parallel_same_file(c->load ? "--load" : "--resume", from);
         int mt, mf;
         recur_model_input_shape(m, &mt, &mf);
         if (T && (mt != T || mf != F)) /* T = 0: the caller checks */
@@ -125,7 +141,7 @@ recur_model *cli_model(const cli_common *c, int T, int F, recur_loss loss) {
 }
 
 void cli_summary(const cli_common *c, recur_model *m) {
-    if (c->quiet) return;
+    if (c->quiet || cli_rank() != 0) return;
     size_t len = recur_model_summary(m, NULL, 0);
     char *text = malloc(len + 1);
     if (text) recur_model_summary(m, text, len + 1), fputs(text, stdout), free(text);
@@ -189,20 +205,23 @@ double cli_fit(const cli_common *c, recur_model *m, const cli_data *tr, const cl
     checkpoint ck = {m, c->checkpoint, 0};
     if (c->checkpoint) fo.on_epoch_end = save_checkpoint, fo.user = &ck;
     const double t0 = omp_get_wtime();
-    recur_status st = tr->ids ? recur_model_fit_ids(m, tr->ids, tr->y, tr->n, &fo)
-                              : recur_model_fit(m, tr->x, tr->y, tr->n, &fo);
+    recur_status st = cli_parallel_fit(m, tr, &fo);
     const double seconds = omp_get_wtime() - t0;
+    /* the fit's errors are the same on every rank: rank 0 reports them, and
+     * it alone writes the last good state (the weights are the same) */
     if (st == RECUR_ERR_NUMERIC && c->checkpoint) {
         /* the model holds the last good weights: keep them for a look or a
          * restart with other settings */
         char why[512];
         snprintf(why, sizeof why, "%s", recur_last_error());
-        if (recur_model_save(m, c->checkpoint) == RECUR_OK)
-            cli_die(1, "training: %s; the last good state is in %s", why, c->checkpoint);
-        cli_die(1, "training: %s; --checkpoint: %s", why, recur_last_error());
+        if (cli_rank() == 0 && recur_model_save(m, c->checkpoint) != RECUR_OK)
+            cli_die_all(1, "training: %s; --checkpoint: %s", why, recur_last_error());
+        cli_die_all(1, "training: %s; the last good state is in %s", why, c->checkpoint);
     }
-    cli_check(st, "training");
-    if (ck.failed) cli_die(1, "--checkpoint: %s", recur_last_error());
+    if (st != RECUR_OK) cli_die_all(1, "training: %s", recur_last_error());
+    /* a checkpoint that rank 0 could not write stopped every rank */
+    if (cli_parallel_any(ck.failed)) cli_die_all(1, "--checkpoint: %s", recur_last_error());
+    if (cli_rank() != 0) exit(0);
     if (c->history && !write_history(m, c->history))
         cli_die(1, "--history: cannot write %s: %s", c->history, strerror(errno));
     return seconds;

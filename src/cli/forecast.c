@@ -43,7 +43,7 @@ static const char usage[] =
     "Last line: test_rmse test_mae (original units), the baselines persistence_rmse\n"
     "persistence_mae (the window's last value) and seasonal_rmse seasonal_mae season\n"
     "(when there is a season), all over the same test targets; window horizon features\n"
-    "lags n_train n_val n_test train_seconds epochs threads isa peak_rss_mb.\n"
+    "lags n_train n_val n_test train_seconds epochs threads ranks isa peak_rss_mb.\n"
     "--plot FILE draws the training curves (loss, mae) in FILE and the test span in FILE\n"
     "with -forecast before its extension: above, the mean absolute error of the forecast\n"
     "and of the seasonal baseline (persistence without a season) per season (7 steps\n"
@@ -386,10 +386,10 @@ int cli_forecast(int argc, char **argv, int first) {
     for (int l = 0; l < o.nlags; l++) printf("%s%ld", l ? "," : "", o.lags[l]);
     struct rusage ru;
     const double peak_mb = getrusage(RUSAGE_SELF, &ru) ? 0.0 : (double)ru.ru_maxrss / 1024.0;
-    printf("%s n_train=%zu n_val=%zu n_test=%zu train_seconds=%.1f epochs=%ld threads=%d isa=%s "
-           "peak_rss_mb=%.0f\n",
+    printf("%s n_train=%zu n_val=%zu n_test=%zu train_seconds=%.1f epochs=%ld threads=%d ranks=%d "
+           "isa=%s peak_rss_mb=%.0f\n",
            o.nlags ? "" : "none", nfit, nval, ntest, seconds, c.epochs, recur_get_num_threads(),
-           recur_isa(), peak_mb);
+           cli_ranks(), recur_isa(), peak_mb);
     recur_model_destroy(m);
     recur_table_free(&t);
     free(feat), free(y), free(level), free(rel), free(fmean), free(fsd), free(x), free(yt);

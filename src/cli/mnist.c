@@ -22,7 +22,7 @@ static const char usage[] =
     "  --test-limit N    validate and test on the first N t10k images\n"
     "  --val-split X     validate on the last fraction X of the training images instead\n"
     "Last line: test_loss test_accuracy train_seconds samples_per_second epochs batch\n"
-    "threads isa peak_rss_mb.\n";
+    "threads ranks isa peak_rss_mb (samples_per_second over all ranks).\n";
 
 typedef struct {
     const char *data;
@@ -74,6 +74,8 @@ int cli_mnist(int argc, char **argv, int first) {
     const cli_data none = {0};
     const double seconds = cli_fit(&c, m, &tr, o.val_split > 0 ? &none : &te, o.val_split);
     const int epochs_run = recur_model_history(m, NULL);
+    /* every rank holds all n samples and an epoch covers them once across
+     * the ranks: samples per second of the whole job */
     size_t trained = (size_t)(o.val_split > 0 ? (double)n * (1.0 - o.val_split) : (double)n);
     const recur_metrics r = cli_evaluate(m, &te);
     if (c.save) cli_check(recur_model_save(m, c.save), "--save");
@@ -82,9 +84,9 @@ int cli_mnist(int argc, char **argv, int first) {
     struct rusage ru;
     const double peak_mb = getrusage(RUSAGE_SELF, &ru) ? 0.0 : (double)ru.ru_maxrss / 1024.0;
     printf("test_loss=%.4f test_accuracy=%.4f train_seconds=%.1f samples_per_second=%.0f "
-           "epochs=%ld batch=%ld threads=%d isa=%s peak_rss_mb=%.0f\n",
+           "epochs=%ld batch=%ld threads=%d ranks=%d isa=%s peak_rss_mb=%.0f\n",
            r.loss, r.accuracy, seconds, seconds > 0 ? (double)trained * epochs_run / seconds : 0.0,
-           c.epochs, c.batch, recur_get_num_threads(), recur_isa(), peak_mb);
+           c.epochs, c.batch, recur_get_num_threads(), cli_ranks(), recur_isa(), peak_mb);
     recur_model_destroy(m);
     recur_dataset_free(&train);
     recur_dataset_free(&test);

@@ -28,9 +28,13 @@ static const char usage[] =
     "                    good state if training stops on a NaN\n"
     "  --resume FILE     continue a checkpoint: --epochs is the total\n"
     "  --history FILE    the per-epoch history as CSV; --plot FILE the training curves\n"
-    "                    (gnuplot; PNG, or SVG for a .svg name)\n";
+    "                    (gnuplot; PNG, or SVG for a .svg name)\n"
+    "mpirun -np N recur-train ... trains data-parallel on N ranks (a build with MPI): each\n"
+    "rank reads the data, --batch and --threads are per rank (a step takes N x --batch\n"
+    "samples), rank 0 prints and writes every file.\n";
 
 int main(int argc, char **argv) {
+    cli_parallel_init(&argc, &argv); /* MPI when started by mpirun */
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         fputs(usage, stdout);
         return 0;

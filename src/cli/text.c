@@ -37,7 +37,8 @@ static const char usage[] =
     "The key=value line is the last stdout line, or with --sample the line before the\n"
     "sample (scripts: the line starting test_bits_per_char=): test_bits_per_char\n"
     "unigram_bits_per_char window_bits_per_char test_accuracy train_seconds\n"
-    "chars_per_second epochs batch seq vocab chars_train chars_test threads isa peak_rss_mb.\n"
+    "chars_per_second (over all ranks) epochs batch seq vocab chars_train chars_test threads\n"
+    "ranks isa peak_rss_mb.\n"
     "--load: a model trained on the same text (the same characters); --seq defaults to its\n"
     "windows.\n";
 
@@ -299,10 +300,11 @@ int cli_text(int argc, char **argv, int first) {
     const double peak_mb = getrusage(RUSAGE_SELF, &ru) ? 0.0 : (double)ru.ru_maxrss / 1024.0;
     printf("test_bits_per_char=%.4f unigram_bits_per_char=%.4f window_bits_per_char=%.4f "
            "test_accuracy=%.4f train_seconds=%.1f chars_per_second=%.0f epochs=%ld batch=%ld "
-           "seq=%d vocab=%d chars_train=%zu chars_test=%zu threads=%d isa=%s peak_rss_mb=%.0f\n",
+           "seq=%d vocab=%d chars_train=%zu chars_test=%zu threads=%d ranks=%d isa=%s "
+           "peak_rss_mb=%.0f\n",
            bits, unigram_bits(txt.ids, ntrain, txt.vocab), w.loss / log(2.0), accuracy, seconds,
            seconds > 0 ? (double)(ntr * (size_t)T) * epochs_run / seconds : 0.0, c.epochs, c.batch,
-           T, txt.vocab, ntrain, ntest, recur_get_num_threads(), recur_isa(), peak_mb);
+           T, txt.vocab, ntrain, ntest, recur_get_num_threads(), cli_ranks(), recur_isa(), peak_mb);
     if (o.sample) {
         fflush(stdout);
         sample(m, &txt, prime, nprime, o.sample, (float)o.temperature, c.seed);
