@@ -560,6 +560,46 @@ RECUR_API recur_status recur_model_apply_gradients(recur_model *m);
 RECUR_API recur_status recur_model_set_gradient_callback(
     recur_model *m, void (*fn)(void *user, size_t offset, size_t count), void *user);
 
+/* ---- Data-parallel fit, whatever carries the bytes ----------------------
+ * recur_model_fit across `size` processes: how librecur_mpi (recur_mpi.h)
+ * trains, open to any other transport. Every process calls
+ * recur_model_fit_parallel with the same architecture, data, options and
+ * size; process 0's weights, optimizer state and training position are
+ * broadcast first. options->batch_size is per process: a global batch is
+ * batch_size * size rows of one order shuffled alike everywhere, and process
+ * r computes the gradient of rows [r*b, r*b + b) (the last batch split as
+ * evenly as its rows allow), scaled by the global batch's entry count, so the
+ * sums over processes are the gradient of the global batch's mean loss (as
+ * one process with batch_size * size; dropout masks are drawn by global row,
+ * so they match too). The optimizer step then runs identically everywhere.
+ * Metrics, history and validation (evaluated in shares) are global; the
+ * progress bar and on_epoch_end run on process 0 only (its return value
+ * stops every process). A model file records the process count, and resuming
+ * (initial_epoch RECUR_EPOCHS_DONE) with another count fails. Every failure
+ * is reached on every process at the same step, so none waits forever. The
+ * hooks return RECUR_OK or an error set with recur_set_error. */
+typedef struct recur_parallel {
+    int rank, size; /* this process's place among `size` */
+    void *user;     /* passed to the hooks */
+    /* process 0's `bytes` at p into every process's p */
+    recur_status (*broadcast)(void *user, void *p, size_t bytes);
+    /* n doubles summed across processes, in place, the same on all of them */
+    recur_status (*sum)(void *user, double *v, int n);
+    /* backward finished grads[offset, offset + count): start summing it
+     * across processes, in place. The same ranges in the same order on every
+     * process (last layer first); the sums must be done by grads_wait. */
+    void (*grads_ready)(void *user, float *grads, size_t offset, size_t count);
+    /* waits until every range of this step is summed */
+    recur_status (*grads_wait)(void *user);
+} recur_parallel;
+
+/* x (float models) or ids (token models; the other NULL); validation data
+ * through the options as for recur_model_fit(_ids). */
+RECUR_API recur_status recur_model_fit_parallel(recur_model *m, const float *x,
+                                                const int32_t *ids, const float *y, size_t n,
+                                                const recur_fit_options *options,
+                                                const recur_parallel *parallel);
+
 /* Model files: architecture, weights, optimizer state and training position,
  * versioned, checksummed, replaced atomically. See README.md for the format. */
 RECUR_API recur_status recur_model_save(const recur_model *m, const char *path);

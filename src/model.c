@@ -23,6 +23,7 @@ recur_status recur_model_create(recur_model **out, int seq_len, int features, ui
     if (!m) return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     m->T = seq_len, m->F = features, m->seed = seed;
     m->shuffle_rng = rng_mix(seed ^ 0x53485546464C45ull); /* an independent stream */
+    m->ranks = 1;
     *out = m;
     return RECUR_OK;
 }
@@ -279,6 +280,41 @@ static recur_status backward(recur_model *m, int B) {
         recur_status st = L->ops->backward(m, L, l, B, l > 0 ? m->layers[l - 1].dout : NULL);
         if (st) return st;
         if (m->grad_fn && L->nparams) m->grad_fn(m->grad_user, L->w_off, L->nparams);
+        if (m->par && L->nparams) m->par->grads_ready(m->par->user, m->grads, L->w_off, L->nparams);
+    }
+    return RECUR_OK;
+}
+
+/* Data-parallel: the layers backward did not reach (a failure, or a process
+ * with no rows in the last batch) still join the sums, in the same order as
+ * backward: zeros for no rows, NaN after a failure (so every process refuses
+ * the step). */
+static void post_rest(recur_model *m, int from, float fill) {
+    for (int l = from; l >= 0; l--) {
+        layer *L = &m->layers[l];
+        if (!L->nparams) continue;
+        float *g = m->grads + L->w_off;
+        for (size_t k = 0; k < L->nparams; k++) g[k] = fill;
+        m->par->grads_ready(m->par->user, m->grads, L->w_off, L->nparams);
+    }
+}
+
+/* backward for data-parallel steps: every layer's range is posted whatever
+ * happens; rows 0 posts zeros */
+static recur_status backward_par(recur_model *m, int B) {
+    if (B == 0) {
+        post_rest(m, m->nlayers - 1, 0.0f);
+        return RECUR_OK;
+    }
+    for (int l = m->nlayers - 1; l >= 0; l--) {
+        layer *L = &m->layers[l];
+        recur_status st = L->ops->backward(m, L, l, B, l > 0 ? m->layers[l - 1].dout : NULL);
+        if (st) {
+            post_rest(m, l, NAN);
+            return st;
+        }
+        if (m->grad_fn && L->nparams) m->grad_fn(m->grad_user, L->w_off, L->nparams);
+        if (L->nparams) m->par->grads_ready(m->par->user, m->grads, L->w_off, L->nparams);
     }
     return RECUR_OK;
 }
@@ -405,19 +441,26 @@ static recur_metrics metrics_of(const recur_model *m, loss_sums s) {
 
 /* Loss and metrics over n samples, inference mode, in batches: sums over all
  * the entries (valid steps), divided by their count. */
-static recur_status evaluate(recur_model *m, model_input x, const float *y, size_t n, int batch,
-                             recur_metrics *out) {
-    loss_sums total = {0, 0, 0, 0};
+static recur_status evaluate_sums(recur_model *m, model_input x, const float *y, size_t n,
+                                  int batch, loss_sums *total) {
+    *total = (loss_sums){0, 0, 0, 0};
     for (size_t first = 0; first < n; first += (size_t)batch) {
         int B = batch_rows(n, first, batch);
         gather(m, x, y, NULL, first, B);
         recur_status st;
         const float *o = forward(m, B, 0, &st);
         if (!o) return st;
-        sums_add(&total, loss_forward_backward(m, o, m->yb, B, 0));
+        sums_add(total, loss_forward_backward(m, o, m->yb, B, 0));
     }
-    *out = metrics_of(m, total);
     return RECUR_OK;
+}
+
+static recur_status evaluate(recur_model *m, model_input x, const float *y, size_t n, int batch,
+                             recur_metrics *out) {
+    loss_sums total;
+    recur_status st = evaluate_sums(m, x, y, n, batch, &total);
+    if (!st) *out = metrics_of(m, total);
+    return st;
 }
 
 static recur_status check_ready(const recur_model *m, const char *fn) {
@@ -724,10 +767,133 @@ static recur_status fit_stop(const progress *bar, recur_status st) {
     return st;
 }
 
-static recur_status model_fit(recur_model *m, model_input x, const float *y, size_t n,
-                             const recur_fit_options *o, const char *fn) {
+/* ---- Data-parallel steps (recur_model_fit_parallel) ----------------------- */
+
+/* the rows of process r's share of a global batch of B: as even as B allows */
+static void par_share(size_t B, int size, int r, size_t *first, size_t *rows) {
+    const size_t base = B / (size_t)size, extra = B % (size_t)size, ur = (size_t)r;
+    *first = ur * base + (ur < extra ? ur : extra);
+    *rows = base + (ur < extra);
+}
+
+/* Every process learns whether any failed: v[0] failures, v[1] the sum of
+ * (rank + 1) over them (names the process when one failed). The local error
+ * comes first; else one naming the other process. */
+static recur_status par_agree(recur_model *m, recur_status local, const char *fn,
+                              const char *where) {
+    const recur_parallel *p = m->par;
+    double v[2] = {local ? 1.0 : 0.0, local ? (double)p->rank + 1.0 : 0.0};
+    recur_status st = p->sum(p->user, v, 2);
+    if (st) return st;
+    if (local || v[0] == 0.0) return local;
+    if (v[0] == 1.0)
+        return recur_fail(RECUR_ERR_STATE, "%s: process %d of %d failed %s", fn, (int)v[1] - 1,
+                          p->size, where);
+    return recur_fail(RECUR_ERR_STATE, "%s: %d of %d processes failed %s", fn, (int)v[0],
+                      p->size, where);
+}
+
+/* process 0's parameters, optimizer state and training position everywhere */
+static recur_status par_broadcast_model(recur_model *m) {
+    const recur_parallel *p = m->par;
+    uint64_t pos[4] = {m->iterations, m->shuffle_rng, m->epochs_done, m->ranks};
+    float *arrays[3] = {m->params, m->m1, m->m2};
+    recur_status st = p->broadcast(p->user, pos, sizeof pos);
+    for (int a = 0; a < 3 && !st; a++)
+        st = p->broadcast(p->user, arrays[a], m->nparams * sizeof(float));
+    if (!st)
+        m->iterations = pos[0], m->shuffle_rng = pos[1], m->epochs_done = pos[2],
+        m->ranks = (uint32_t)pos[3];
+    return st;
+}
+
+/* One training step on a global batch of Bg rows at order[0..Bg): this
+ * process's share forward, the global entry count, its loss gradient against
+ * that count, backward posting each layer's range, the sums, the step. */
+static recur_status fit_step(recur_model *m, model_input x, const float *y, const size_t *order,
+                             int Bg, loss_sums *out, const char *fn, int epoch, int step) {
+    const recur_parallel *p = m->par;
+    size_t first = 0, rows = (size_t)Bg;
+    if (p) par_share((size_t)Bg, p->size, p->rank, &first, &rows);
+    const int B = (int)rows;
+    m->batch_first = (int)first, m->batch_rows = p ? Bg : 0;
+    recur_status st = RECUR_OK;
+    const float *o = NULL;
+    long entries = 0;
+    if (B) {
+        gather(m, x, y, order + first, 0, B);
+        if ((o = forward(m, B, 1, &st))) entries = loss_entries(m, B);
+    }
+    if (p) { /* the global count first: each share's gradient is scaled by it */
+        double v[3] = {(double)entries, st ? 1.0 : 0.0, st ? (double)p->rank + 1.0 : 0.0};
+        recur_status ps = p->sum(p->user, v, 3);
+        if (ps) return ps;
+        if (v[1] > 0.0) {
+            if (st) return st;
+            return recur_fail(RECUR_ERR_STATE, "%s: process %d failed in forward at epoch %d, step %d",
+                              fn, v[1] == 1.0 ? (int)v[2] - 1 : -1, epoch + 1, step + 1);
+        }
+        entries = (long)v[0];
+    }
+    loss_sums batch = {0, 0, 0, 0};
+    if (B) batch = loss_forward_backward_of(m, o, m->yb, B, 1, p ? entries : 0);
+    if (!p) {
+        if (!isfinite(batch.loss)) return loss_fail(m, B, fn, epoch, step);
+        if ((st = backward(m, B))) return st;
+        *out = batch;
+        return apply_step(m, fn, epoch, step);
+    }
+    const int local_nan = !isfinite(batch.loss);
+    st = backward_par(m, B);
+    recur_status ws = p->grads_wait(p->user);
+    for (int l = 0; l < m->nlayers; l++) m->layers[l].grads_summed = 1;
+    if (ws) return ws;
+    double v[5] = {batch.loss, batch.abs_err, (double)batch.correct, st ? 1.0 : 0.0,
+                   st ? (double)p->rank + 1.0 : 0.0};
+    if ((ws = p->sum(p->user, v, 5))) return ws;
+    if (v[3] > 0.0) {
+        if (st) return st;
+        return recur_fail(RECUR_ERR_STATE, "%s: process %d failed in backward at epoch %d, step %d",
+                          fn, v[3] == 1.0 ? (int)v[4] - 1 : -1, epoch + 1, step + 1);
+    }
+    if (!isfinite(v[0])) {
+        if (local_nan) return loss_fail(m, B, fn, epoch, step);
+        return recur_fail(RECUR_ERR_NUMERIC,
+                          "%s: non-finite loss at epoch %d, step %d on another process; the step "
+                          "was not applied",
+                          fn, epoch + 1, step + 1);
+    }
+    out->loss = v[0], out->abs_err = v[1], out->correct = (long)v[2], out->count = entries;
+    return apply_step(m, fn, epoch, step);
+}
+
+/* validation: one process's whole, or in shares summed */
+static recur_status fit_validate(recur_model *m, model_input vx, const float *vy, size_t vn,
+                                 int batch, recur_metrics *out, const char *fn) {
+    const recur_parallel *p = m->par;
+    size_t first = 0, rows = vn;
+    if (p) par_share(vn, p->size, p->rank, &first, &rows);
+    loss_sums s = {0, 0, 0, 0};
+    recur_status st = RECUR_OK;
+    if (rows) {
+        const size_t T = (size_t)m->T;
+        model_input part = {vx.f ? vx.f + first * T * (size_t)m->F : NULL,
+                            vx.ids ? vx.ids + first * T : NULL};
+        st = evaluate_sums(m, part, vy + first * model_target_size(m), rows, batch, &s);
+    }
+    if (p) {
+        if ((st = par_agree(m, st, fn, "in validation"))) return st;
+        double v[4] = {s.loss, s.abs_err, (double)s.count, (double)s.correct};
+        if ((st = p->sum(p->user, v, 4))) return st;
+        s.loss = v[0], s.abs_err = v[1], s.count = (long)v[2], s.correct = (long)v[3];
+    }
+    if (!st) *out = metrics_of(m, s);
+    return st;
+}
+
+static recur_status fit_checks(recur_model *m, model_input x, const float *y, size_t n,
+                               const recur_fit_options *o, const char *fn) {
     recur_status st;
-    if ((st = check_ready(m, fn))) return st;
     if (!o) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: options is NULL", fn);
     if (o->epochs < 0 || o->batch_size <= 0)
         return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
@@ -742,43 +908,71 @@ static recur_status model_fit(recur_model *m, model_input x, const float *y, siz
                           "%s: validation_split must be in [0, 1), got %g", fn,
                           (double)o->validation_split);
     if ((st = check_data(m, x, y, n, fn, "training data"))) return st;
+    model_input vx = {x.f ? o->val_x : NULL, x.ids ? o->val_ids : NULL};
+    if (vx.f || vx.ids || o->val_y) return check_data(m, vx, o->val_y, o->val_n, fn, "validation data");
+    if (o->validation_split > 0.0f) {
+        const size_t ntrain = (size_t)((double)n * (1.0 - (double)o->validation_split));
+        if (ntrain == 0 || ntrain == n)
+            return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                              "%s: validation_split %g of %zu samples leaves an empty part", fn,
+                              (double)o->validation_split, n);
+    }
+    return RECUR_OK;
+}
+
+static recur_status model_fit(recur_model *m, model_input x, const float *y, size_t n,
+                              const recur_fit_options *o, const char *fn) {
+    recur_status st;
+    const recur_parallel *p = m->par;
+    const int size = p ? p->size : 1;
+    st = fit_checks(m, x, y, n, o, fn);
+    if (p) { /* every process passes its checks, then takes process 0's state */
+        if ((st = par_agree(m, st, fn, "its argument checks")) || (st = par_broadcast_model(m)))
+            return st;
+    }
+    if (st) return st;
 
     /* validation: explicit data, else the last fraction before any shuffling */
     const size_t ny = model_target_size(m);
     model_input vx = {x.f ? o->val_x : NULL, x.ids ? o->val_ids : NULL};
     const float *vy = o->val_y;
     size_t vn = o->val_n, ntrain = n;
-    if (vx.f || vx.ids || vy) {
-        if ((st = check_data(m, vx, vy, vn, fn, "validation data"))) return st;
-    } else if (o->validation_split > 0.0f) {
+    if (!vx.f && !vx.ids && !vy && o->validation_split > 0.0f) {
         ntrain = (size_t)((double)n * (1.0 - (double)o->validation_split));
         vn = n - ntrain;
-        if (ntrain == 0 || vn == 0)
-            return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
-                              "%s: validation_split %g of %zu samples leaves an empty part", fn,
-                              (double)o->validation_split, n);
         if (x.f) vx.f = x.f + ntrain * (size_t)m->T * (size_t)m->F;
         else vx.ids = x.ids + ntrain * (size_t)m->T;
         vy = y + ntrain * ny;
     }
 
     /* Keras's initial_epoch: epochs is the total; a resumed run trains the rest */
+    if (o->initial_epoch == RECUR_EPOCHS_DONE && m->epochs_done > 0 && m->ranks != (uint32_t)size)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                          "%s: the checkpoint was trained on %u process%s and this run has %d: "
+                          "resume it on %u (each global batch, and so the order, depends on the "
+                          "count)",
+                          fn, m->ranks, m->ranks == 1 ? "" : "es", size, m->ranks);
     const int first = o->initial_epoch != RECUR_EPOCHS_DONE ? o->initial_epoch
                       : m->epochs_done < (uint64_t)o->epochs ? (int)m->epochs_done
                                                              : o->epochs;
     const int todo = first < o->epochs ? o->epochs - first : 0;
 
     if ((st = model_ensure_batch(m, o->batch_size, fn))) return st;
-    size_t *perm = realloc(m->perm, ntrain * sizeof *perm);
+    size_t *perm = realloc(m->perm, (ntrain ? ntrain : 1) * sizeof *perm);
     recur_epoch_logs *hist = realloc(m->history, ((size_t)todo + 1) * sizeof *hist);
     if (perm) m->perm = perm;
     if (hist) m->history = hist;
-    if (!perm || !hist) return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    st = !perm || !hist ? recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: out of memory", fn) : RECUR_OK;
+    if (p && (st = par_agree(m, st, fn, "to allocate"))) return st;
+    if (st) return st;
     m->history_n = 0;
+    if (todo) m->ranks = (uint32_t)size;
 
-    const int steps = (int)((ntrain + (size_t)o->batch_size - 1) / (size_t)o->batch_size);
+    const size_t G = (size_t)o->batch_size * (size_t)size; /* the global batch */
+    const int steps = (int)((ntrain + G - 1) / G);
     progress bar;
-    progress_init(&bar, o->verbose ? o->progress : NULL, o->verbose, steps);
+    progress_init(&bar, o->verbose && (!p || p->rank == 0) ? o->progress : NULL, o->verbose,
+                  steps);
     for (int epoch = first; epoch < o->epochs; epoch++) {
         double t0 = omp_get_wtime();
         for (size_t k = 0; k < ntrain; k++) perm[k] = k;
@@ -791,45 +985,77 @@ static recur_status model_fit(recur_model *m, model_input x, const float *y, siz
         progress_epoch_begin(&bar, epoch, o->epochs);
         loss_sums sums = {0, 0, 0, 0}; /* the epoch's so far */
         for (int s = 0; s < steps; s++) {
-            size_t at = (size_t)s * (size_t)o->batch_size;
-            int B = batch_rows(ntrain, at, o->batch_size);
-            gather(m, x, y, perm + at, 0, B);
-            const float *out = forward(m, B, 1, &st);
-            if (!out) return fit_stop(&bar, st);
-            const loss_sums batch = loss_forward_backward(m, out, m->yb, B, 1);
-            if (!isfinite(batch.loss)) return fit_stop(&bar, loss_fail(m, B, fn, epoch, s));
+            size_t at = (size_t)s * G;
+            loss_sums batch = {0, 0, 0, 0};
+            st = fit_step(m, x, y, perm + at, (int)(ntrain - at < G ? ntrain - at : G), &batch,
+                          fn, epoch, s);
+            if (st) break;
             sums_add(&sums, batch);
-            if ((st = backward(m, B)) || (st = apply_step(m, fn, epoch, s)))
-                return fit_stop(&bar, st);
             const recur_metrics so_far = metrics_of(m, sums);
             progress_step(&bar, s + 1, so_far.loss, so_far.accuracy, so_far.mae);
         }
+        m->batch_first = m->batch_rows = 0;
+        if (st) return fit_stop(&bar, st);
         const recur_metrics train = metrics_of(m, sums);
         recur_epoch_logs logs = {epoch, train.loss, train.accuracy, NAN, NAN, 0.0, train.mae, NAN};
         recur_metrics val;
         if (vx.f || vx.ids) {
-            if ((st = evaluate(m, vx, vy, vn, o->batch_size, &val))) return fit_stop(&bar, st);
+            if ((st = fit_validate(m, vx, vy, vn, o->batch_size, &val, fn)))
+                return fit_stop(&bar, st);
             logs.val_loss = val.loss, logs.val_accuracy = val.accuracy, logs.val_mae = val.mae;
         }
         logs.seconds = omp_get_wtime() - t0;
         m->history[m->history_n++] = logs;
         m->epochs_done++; /* before the callback: a checkpoint written there records this epoch */
         progress_epoch_end(&bar, &logs);
-        if (o->on_epoch_end && o->on_epoch_end(o->user, &logs)) break;
+        int stop = 0;
+        if (o->on_epoch_end && (!p || p->rank == 0)) stop = o->on_epoch_end(o->user, &logs) != 0;
+        if (p) { /* process 0's decision for all */
+            double v = stop;
+            if ((st = p->sum(p->user, &v, 1))) return st;
+            stop = v != 0.0;
+        }
+        if (stop) break;
     }
     return RECUR_OK;
 }
 
 recur_status recur_model_fit(recur_model *m, const float *x, const float *y, size_t n,
                              const recur_fit_options *o) {
+    static const char fn[] = "recur_model_fit";
+    recur_status st = check_ready(m, fn);
     model_input in = {x, NULL};
-    return model_fit(m, in, y, n, o, "recur_model_fit");
+    return st ? st : model_fit(m, in, y, n, o, fn);
 }
 
 recur_status recur_model_fit_ids(recur_model *m, const int32_t *ids, const float *y, size_t n,
                                  const recur_fit_options *o) {
+    static const char fn[] = "recur_model_fit_ids";
+    recur_status st = check_ready(m, fn);
     model_input in = {NULL, ids};
-    return model_fit(m, in, y, n, o, "recur_model_fit_ids");
+    return st ? st : model_fit(m, in, y, n, o, fn);
+}
+
+recur_status recur_model_fit_parallel(recur_model *m, const float *x, const int32_t *ids,
+                                      const float *y, size_t n, const recur_fit_options *o,
+                                      const recur_parallel *p) {
+    static const char fn[] = "recur_model_fit_parallel";
+    recur_status st = check_ready(m, fn);
+    if (st) return st;
+    if (!p || !p->broadcast || !p->sum || !p->grads_ready || !p->grads_wait)
+        return recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s", fn,
+                          !p ? "parallel is NULL" : "a hook of parallel is NULL");
+    if (p->size < 1 || p->rank < 0 || p->rank >= p->size)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: rank %d of size %d is out of range", fn,
+                          p->rank, p->size);
+    if (!x == !ids)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: give exactly one of x and ids", fn);
+    model_input in = {x, ids};
+    m->par = p;
+    st = model_fit(m, in, y, n, o, fn);
+    m->par = NULL;
+    m->batch_first = m->batch_rows = 0;
+    return st;
 }
 
 /* ---- Low-level training steps ------------------------------------------ */

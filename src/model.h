@@ -85,6 +85,8 @@ struct layer {
                         carried states, then the step's new ones), then the step's workspace */
     layer *sub;      /* Bidirectional: the forward and backward layers */
     void *extra;     /* a kind's own batch buffers */
+    int grads_summed; /* the gradient block was overwritten outside backward (a
+                         data-parallel sum): a sparse backward must clear all of it */
 };
 
 /* The kinds, in src/layers/; layer_kinds ends with NULL. */
@@ -119,6 +121,13 @@ struct recur_model {
     /* training position, saved with the model */
     uint64_t shuffle_rng; /* state of the shuffle generator */
     uint64_t epochs_done;
+    uint32_t ranks; /* processes of the data-parallel training so far (1: one process) */
+
+    /* data-parallel fit (recur_model_fit_parallel), else NULL; while it runs,
+     * a batch of B rows is rows [batch_first, batch_first + B) of a global
+     * batch of batch_rows (dropout draws its masks by global row) */
+    const recur_parallel *par;
+    int batch_first, batch_rows;
 
     /* batch buffers */
     int cap_batch;
@@ -190,5 +199,11 @@ typedef struct loss_sums {
  * cross-entropy and sigmoid + binary cross-entropy, dLoss/d(logits). */
 loss_sums loss_forward_backward(recur_model *m, const float *out, const float *y, int B,
                                 int want_grad);
+/* The same with the gradient of the mean over `entries` entries (a global
+ * batch's valid entries in data-parallel training; 0: this batch's count). */
+loss_sums loss_forward_backward_of(recur_model *m, const float *out, const float *y, int B,
+                                   int want_grad, long entries);
+/* the entries (samples, or valid steps) of the last forward's batch of B */
+long loss_entries(const recur_model *m, int B);
 
 #endif /* RECUR_MODEL_H */

@@ -1,7 +1,7 @@
 /* Model files. Little-endian throughout:
- *   "RECURMDL"  u32 version (4; versions 1-3 load too: version 1 lacks the
+ *   "RECURMDL"  u32 version (5; versions 1-4 load too: version 1 lacks the
  *               clip fields, versions 1-2 the layer option, 1-3 the fields of
- *               version 4)
+ *               version 4, 1-4 the process count)
  *   i32 T, i32 F, u64 seed, u32 nlayers
  *   per layer: u32 kind (1 LSTM, 2 Dense, 3 Dropout, 4 GRU, 5 SimpleRNN,
  *              6 Embedding, 7 Masking, 8 Bidirectional, 9 custom cell: the
@@ -17,7 +17,9 @@
  *     u32 optimizer (0 Adam, 1 SGD), f32 learning_rate, decay, beta_1, beta_2,
  *     epsilon, momentum, i32 nesterov, f32 clipnorm, clipvalue (version 2),
  *     u32 loss (0 sparse CE, 1 MSE),
- *     u64 iterations, u64 shuffle_rng, u64 epochs_done, u64 nparams,
+ *     u64 iterations, u64 shuffle_rng, u64 epochs_done, u32 ranks (version
+ *     5: the processes of the data-parallel fit that trained it, 1 for one;
+ *     1 for older files), u64 nparams,
  *     f32 params[nparams], f32 moment1[nparams], f32 moment2[nparams]
  *   u32 CRC-32 (zlib's) of every byte before it
  * Saving writes a temporary file in the target's folder, flushes and fsyncs
@@ -37,7 +39,7 @@
 #include "model.h"
 
 #define MAGIC "RECURMDL"
-#define VERSION 4u
+#define VERSION 5u
 #define NAME_MAX_LEN 64
 
 /* ---- writing into a growing buffer -------------------------------------- */
@@ -153,6 +155,7 @@ static void serialise(const recur_model *m, wbuf *b) {
         put_u64(b, m->iterations);
         put_u64(b, m->shuffle_rng);
         put_u64(b, m->epochs_done);
+        put_u32(b, m->ranks);
         put_u64(b, m->nparams);
         put_floats(b, m->params, m->nparams);
         put_floats(b, m->m1, m->nparams);
@@ -343,6 +346,7 @@ static recur_status parse(rbuf *r, recur_model **out, const char *path, const ch
         o.clipvalue = version >= 2 ? get_f32(r) : 0.0f;
         recur_loss loss = (recur_loss)get_u32(r);
         uint64_t iterations = get_u64(r), shuffle_rng = get_u64(r), epochs_done = get_u64(r);
+        uint32_t ranks = version >= 5 ? get_u32(r) : 1;
         uint64_t nparams = get_u64(r);
         /* the count and the file's length are checked before compile
          * allocates: a few hundred bytes can describe a model of terabytes */
@@ -353,6 +357,8 @@ static recur_status parse(rbuf *r, recur_model **out, const char *path, const ch
                 (unsigned long long)nparams, need);
         else if ((r->len - r->pos) / 12 < nparams)
             BAD("%s: %s is truncated in the parameters", fn, path);
+        else if (ranks < 1)
+            BAD("%s: %s was trained on %u processes", fn, path, ranks);
         else if (recur_model_compile(m, &o, loss))
             BAD("%s: %s: bad optimizer or loss: %s", fn, path, last_error_copy(why));
         else {
@@ -360,6 +366,7 @@ static recur_status parse(rbuf *r, recur_model **out, const char *path, const ch
             for (int a = 0; a < 3; a++)
                 for (size_t k = 0; k < nparams; k++) dst[a][k] = get_f32(r);
             m->iterations = iterations, m->shuffle_rng = shuffle_rng, m->epochs_done = epochs_done;
+            m->ranks = ranks;
         }
     }
     if (!st && r->short_read) BAD("%s: %s is truncated", fn, path);

@@ -104,14 +104,27 @@ static int argmax(const float *v, int n) {
  * 1/count, count = the batch's valid entries; masked steps weigh 0 (Keras 3's
  * masked mean) and get a zero gradient. out and dout are time-major [S][B][C]
  * (row t * B + b) while y is per sample, [B][S] labels or [B][S][C] targets. */
+long loss_entries(const recur_model *m, int B) {
+    const layer *last = &m->layers[m->nlayers - 1];
+    const unsigned char *mask = last->out_mask; /* [S][B], NULL: all valid */
+    const size_t n = (size_t)last->out_steps * (size_t)B;
+    long count = 0;
+    for (size_t k = 0; k < n; k++) count += !mask || mask[k];
+    return count;
+}
+
 loss_sums loss_forward_backward(recur_model *m, const float *out, const float *y, int B,
                                 int want_grad) {
+    return loss_forward_backward_of(m, out, y, B, want_grad, 0);
+}
+
+loss_sums loss_forward_backward_of(recur_model *m, const float *out, const float *y, int B,
+                                   int want_grad, long entries) {
     const layer *last = &m->layers[m->nlayers - 1];
     const int C = last->out_feat, S = last->out_steps;
     const unsigned char *mask = last->out_mask; /* [S][B], NULL: all valid */
-    loss_sums r = {0, 0, 0, 0};
-    for (size_t k = 0; k < (size_t)S * (size_t)B; k++) r.count += !mask || mask[k];
-    const float n = (float)r.count, scale = 2.0f / (n * (float)C);
+    loss_sums r = {0, 0, loss_entries(m, B), 0};
+    const float n = (float)(entries ? entries : r.count), scale = 2.0f / (n * (float)C);
     for (int t = 0; t < S; t++)
         for (int b = 0; b < B; b++) {
             const size_t row = (size_t)t * (size_t)B + (size_t)b, k = (size_t)b * (size_t)S + t;

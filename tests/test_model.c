@@ -817,6 +817,10 @@ static void put_le32(unsigned char *b, uint32_t v) {
     for (int k = 0; k < 4; k++) b[k] = (unsigned char)(v >> (8 * k));
 }
 
+static uint32_t get_le32(const unsigned char *b) {
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
 /* Version 2 files keep the clipping settings; version 1 files (no clip
  * fields) still load, with clipping off; later versions are refused. */
 static void test_file_versions(void) {
@@ -837,30 +841,34 @@ static void test_file_versions(void) {
     CU_ASSERT(memcmp(recur_model_params(a, NULL), recur_model_params(b, NULL), 3 * sizeof(float)) == 0);
     recur_model_destroy(b);
 
-    /* versions 1, 2 and 3 of the same model, made from its version 4 bytes:
-     * version 3 lacks the layer's 24 bytes of version 4 fields after its
-     * option (bytes 56..80 for one layer without a cell name), version 2 also
-     * the option (i32 after the layer's f32 rate, byte 52), version 1 also
-     * the clip fields after the optimizer's i32 nesterov; checksums
-     * recomputed. All load to the same model and save again as the version 4
-     * bytes. */
+    /* versions 1 to 4 of the same model, made from its version 5 bytes:
+     * version 4 lacks the u32 process count after epochs_done (byte 152 for
+     * one layer without a cell name), version 3 also the layer's 24 bytes of
+     * version 4 fields after its option (bytes 56..80), version 2 also the
+     * option (i32 after the layer's f32 rate, byte 52), version 1 also the
+     * clip fields after the optimizer's i32 nesterov; checksums recomputed.
+     * All load to the same model and save again as the version 5 bytes. */
     recur_optimizer plain = recur_sgd(0.1f, 0.0f);
     recur_model *c = tiny_linear(&plain, 2, linear2_init);
     CU_ASSERT_FATAL(ok(recur_model_save(c, path)));
     FILE *f = fopen(path, "rb");
-    unsigned char v4[512], old[3][512];
-    const size_t n4 = fread(v4, 1, sizeof v4, f), opt_at = 8 + 4 + 4 + 4 + 8 + 4 + 20;
+    unsigned char v5[512], old[4][512];
+    const size_t n5 = fread(v5, 1, sizeof v5, f), opt_at = 8 + 4 + 4 + 4 + 8 + 4 + 20;
     const size_t v4_at = opt_at + 4, clip_at = opt_at + 4 + 4 + 24 + 4; /* in version 2's layout */
+    const size_t ranks_at = 152;
     fclose(f);
-    CU_ASSERT_FATAL(n4 > clip_at + 36 && n4 < sizeof v4);
-    const size_t n[3] = {n4 - 36, n4 - 28, n4 - 24}; /* versions 1, 2 and 3 */
-    memcpy(old[2], v4, v4_at);
-    memcpy(old[2] + v4_at, v4 + v4_at + 24, n[2] - v4_at);
+    CU_ASSERT_FATAL(n5 > ranks_at + 40 && n5 < sizeof v5);
+    CU_ASSERT_FATAL(get_le32(v5 + ranks_at) == 1 && get_le32(v5 + ranks_at + 4) == 3); /* nparams */
+    const size_t n[4] = {n5 - 40, n5 - 32, n5 - 28, n5 - 4}; /* versions 1 to 4 */
+    memcpy(old[3], v5, ranks_at);
+    memcpy(old[3] + ranks_at, v5 + ranks_at + 4, n[3] - ranks_at);
+    memcpy(old[2], old[3], v4_at);
+    memcpy(old[2] + v4_at, old[3] + v4_at + 24, n[2] - v4_at);
     memcpy(old[1], old[2], opt_at);
     memcpy(old[1] + opt_at, old[2] + opt_at + 4, n[1] - opt_at);
     memcpy(old[0], old[1], clip_at);
     memcpy(old[0] + clip_at, old[1] + clip_at + 8, n[0] - clip_at);
-    for (int v = 0; v < 3; v++) {
+    for (int v = 0; v < 4; v++) {
         put_le32(old[v] + 8, (uint32_t)v + 1);
         put_le32(old[v] + n[v] - 4, (uint32_t)crc32(0L, old[v], (uInt)(n[v] - 4)));
         write_bytes(path, old[v], n[v]);
@@ -870,16 +878,24 @@ static void test_file_versions(void) {
         CU_ASSERT(ok(recur_model_save(b, path)));
         f = fopen(path, "rb");
         unsigned char again[512];
-        CU_ASSERT(fread(again, 1, sizeof again, f) == n4 && memcmp(again, v4, n4) == 0);
+        CU_ASSERT(fread(again, 1, sizeof again, f) == n5 && memcmp(again, v5, n5) == 0);
         fclose(f);
         recur_model_destroy(b);
     }
 
-    put_le32(v4 + 8, 5);
-    put_le32(v4 + n4 - 4, (uint32_t)crc32(0L, v4, (uInt)(n4 - 4)));
-    write_bytes(path, v4, n4);
+    /* a process count of 0 is refused */
+    memcpy(old[0], v5, n5);
+    put_le32(old[0] + ranks_at, 0);
+    put_le32(old[0] + n5 - 4, (uint32_t)crc32(0L, old[0], (uInt)(n5 - 4)));
+    write_bytes(path, old[0], n5);
     CU_ASSERT_EQUAL(recur_model_load(&b, path), RECUR_ERR_FORMAT);
-    CU_ASSERT(mentions("version 5"));
+    CU_ASSERT(mentions("trained on 0 processes"));
+
+    put_le32(v5 + 8, 6);
+    put_le32(v5 + n5 - 4, (uint32_t)crc32(0L, v5, (uInt)(n5 - 4)));
+    write_bytes(path, v5, n5);
+    CU_ASSERT_EQUAL(recur_model_load(&b, path), RECUR_ERR_FORMAT);
+    CU_ASSERT(mentions("version 6"));
     unlink(path);
     recur_model_destroy(a), recur_model_destroy(c);
 }

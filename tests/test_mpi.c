@@ -1,12 +1,16 @@
 /* recur_mpi_fit under mpirun -np 2: equality with one process taking the
- * whole global batch, identical weights across ranks, reduced metrics,
- * arguments that differ on one rank failing on every rank, the host's
- * communicator untouched, the RECUR_MPI_CHECK weight compare. */
+ * whole global batch (with dropout, and for a masked token model), identical
+ * weights across ranks, reduced training and validation metrics and history,
+ * checkpoint and resume (and a resume on another rank count refused), a stop
+ * from rank 0's callback, arguments that differ on one rank failing on every
+ * rank, the host's communicator untouched, the RECUR_MPI_CHECK weight
+ * compare, the stats. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <recur_mpi.h>
 
@@ -40,16 +44,18 @@ static void make_data(void) {
     }
 }
 
-static recur_model *model(void) {
+static recur_model *model_of(const char *spec) {
     recur_model *m = NULL; /* SGD: its step scales with the gradient (Adam's hardly) */
     recur_optimizer sgd = recur_sgd(0.2f, 0.9f);
-    if (recur_model_create(&m, T, F, 5) || recur_model_add_layers(m, "lstm:8,dense:3:softmax") ||
+    if (recur_model_create(&m, T, F, 5) || recur_model_add_layers(m, spec) ||
         recur_model_compile(m, &sgd, RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)) {
         printf("rank %d: model: %s\n", rank, recur_last_error());
         exit(2);
     }
     return m;
 }
+
+static recur_model *model(void) { return model_of("lstm:8,dense:3:softmax"); }
 
 static float loss_of(recur_model *m, float *acc) {
     float l = NAN, a = NAN;
@@ -196,11 +202,152 @@ static void test_weight_check(void) {
     o.on_epoch_end = on_epoch, o.user = &s;
     setenv("RECUR_MPI_CHECK", "1", 1);
     CHECK(recur_mpi_fit(m, MPI_COMM_WORLD, x, y, N, &o) == RECUR_ERR_STATE);
-    CHECK(mentions("after epoch 2 rank 1's weights differ from rank 0's"));
+    CHECK(mentions("before step 14 rank 1's weights differ from rank 0's")); /* 13 steps an epoch */
     s.spoil = 0;
     CHECK(recur_mpi_fit(m, MPI_COMM_WORLD, x, y, N, &o) == RECUR_OK);
     unsetenv("RECUR_MPI_CHECK");
     recur_model_destroy(m);
+}
+
+/* Dropout draws its masks by global row: one step of 2 ranks equals one
+ * process with both halves, dropout included. */
+static void test_dropout_step_equals_single_process(void) {
+    const char *spec = "lstm:8:seq,dropout:0.5,lstm:8,dropout:0.3,dense:3:softmax";
+    recur_model *m = model_of(spec), *ref = model_of(spec), *nodrop = model_of(spec);
+    recur_fit_options o = recur_fit_defaults();
+    o.batch_size = B, o.shuffle = 0;
+    CHECK(recur_mpi_fit(m, MPI_COMM_WORLD, x, y, (size_t)B * (size_t)size, &o) == RECUR_OK);
+    float l;
+    CHECK(recur_model_compute_gradients(ref, x, y, (size_t)B * (size_t)size, 1, &l) == RECUR_OK);
+    CHECK(recur_model_apply_gradients(ref) == RECUR_OK);
+    CHECK(recur_model_compute_gradients(nodrop, x, y, (size_t)B * (size_t)size, 0, &l) == RECUR_OK);
+    CHECK(recur_model_apply_gradients(nodrop) == RECUR_OK);
+    const double a = loss_of(m, NULL), b = loss_of(ref, NULL), c = loss_of(nodrop, NULL);
+    if (!rel_close(a, b, 1e-5)) printf("rank %d: dropout loss %.9g against %.9g\n", rank, a, b);
+    CHECK(rel_close(a, b, 1e-5));
+    CHECK(!rel_close(a, c, 1e-4)); /* the masks mattered */
+    recur_model_destroy(m), recur_model_destroy(ref), recur_model_destroy(nodrop);
+}
+
+/* A masked token model (Embedding mask_zero, sparse embedding gradients)
+ * trained for 3 epochs on 2 ranks matches one process: every rank's
+ * embedding gradient is cleared whole after the sums brought other rows in. */
+static void test_token_model_matches(void) {
+    enum { V = 7 };
+    static int32_t ids[N * T];
+    static float yt[N];
+    uint64_t r = 99;
+    for (int i = 0; i < N; i++) {
+        const int len = 2 + i % (T - 1); /* left padding: 0s first */
+        int count = 0;
+        for (int t = 0; t < T; t++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            ids[i * T + t] = t < T - len ? 0 : 1 + (int)((r >> 33) % (V - 1));
+            count += ids[i * T + t] == 3;
+        }
+        yt[i] = (float)(count > 1 ? 2 : count);
+    }
+    recur_model *mm[2];
+    for (int k = 0; k < 2; k++) {
+        recur_model *m = NULL;
+        recur_optimizer adam = recur_adam(0.02f);
+        CHECK(recur_model_create(&m, T, 1, 9) == RECUR_OK);
+        CHECK(recur_model_add_layers(m, "embedding:7:4:mask_zero,gru:8,dense:3:softmax") == RECUR_OK);
+        CHECK(recur_model_compile(m, &adam, RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) == RECUR_OK);
+        mm[k] = m;
+    }
+    recur_fit_options o = recur_fit_defaults();
+    o.epochs = 3, o.batch_size = B;
+    CHECK(recur_mpi_fit_ids(mm[0], MPI_COMM_WORLD, ids, yt, N, &o) == RECUR_OK);
+    o.batch_size = B * size;
+    CHECK(recur_mpi_fit_ids(mm[1], MPI_COMM_SELF, ids, yt, N, &o) == RECUR_OK);
+    float la, lb, aa, ab;
+    CHECK(recur_model_evaluate_ids(mm[0], ids, yt, N, 64, &la, &aa) == RECUR_OK);
+    CHECK(recur_model_evaluate_ids(mm[1], ids, yt, N, 64, &lb, &ab) == RECUR_OK);
+    if (!rel_close(la, lb, 1e-4)) printf("rank %d: token loss %.9g against %.9g\n", rank, la, lb);
+    CHECK(rel_close(la, lb, 1e-4));
+    CHECK(aa == ab);
+    recur_model_destroy(mm[0]), recur_model_destroy(mm[1]);
+}
+
+typedef struct {
+    recur_model *m;
+    const char *path;
+    int save_at, stop_at, calls;
+} saver;
+
+static int save_or_stop(void *user, const recur_epoch_logs *logs) {
+    saver *s = user;
+    s->calls++;
+    if (logs->epoch + 1 == s->save_at && recur_model_save(s->m, s->path) != RECUR_OK) return 1;
+    return logs->epoch + 1 == s->stop_at;
+}
+
+/* Rank 0 checkpoints after epoch 2 from its callback; every rank loads it
+ * and resumes to epoch 4: the weights equal 4 uninterrupted epochs' bit for
+ * bit. The history and training metrics are global and the same on every
+ * rank; a resume on 1 rank is refused; a stop from rank 0 stops both. */
+static void test_checkpoint_resume_and_history(void) {
+    char path[64];
+    int pid = (int)getpid();
+    MPI_Bcast(&pid, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    snprintf(path, sizeof path, "/tmp/recur-test-mpi-%d.bin", pid);
+    recur_model *full = model(), *part = model();
+    recur_fit_options o = recur_fit_defaults();
+    o.epochs = 4, o.batch_size = B, o.validation_split = 0.2f;
+    CHECK(recur_mpi_fit(full, MPI_COMM_WORLD, x, y, N, &o) == RECUR_OK);
+    const recur_epoch_logs *h;
+    CHECK(recur_model_history(full, &h) == 4);
+    CHECK(isfinite(h[3].accuracy) && h[3].accuracy > 0.0f && isfinite(h[3].val_loss));
+    float mine[3] = {h[3].loss, h[3].accuracy, h[3].val_accuracy}, other[3];
+    MPI_Allreduce(mine, other, 3, MPI_FLOAT, MPI_MAX, MPI_COMM_WORLD);
+    CHECK(memcmp(mine, other, sizeof mine) == 0); /* the same logs on both ranks */
+
+    saver sv = {part, path, 2, 2, 0};
+    o.on_epoch_end = save_or_stop, o.user = &sv;
+    CHECK(recur_mpi_fit(part, MPI_COMM_WORLD, x, y, N, &o) == RECUR_OK);
+    CHECK(recur_model_history(part, NULL) == 2); /* rank 0's stop reached rank 1 */
+    CHECK(sv.calls == (rank == 0 ? 2 : 0));
+    MPI_Barrier(MPI_COMM_WORLD);
+    recur_model *resumed = NULL;
+    CHECK(recur_model_load(&resumed, path) == RECUR_OK);
+    o.on_epoch_end = NULL, o.initial_epoch = RECUR_EPOCHS_DONE;
+    CHECK(recur_mpi_fit(resumed, MPI_COMM_WORLD, x, y, N, &o) == RECUR_OK);
+    CHECK(recur_model_history(resumed, &h) == 2 && h[0].epoch == 2);
+    size_t np;
+    const float *a = recur_model_params(full, &np), *b = recur_model_params(resumed, NULL);
+    CHECK(memcmp(a, b, np * sizeof *a) == 0);
+    recur_model_destroy(resumed);
+    CHECK(recur_model_load(&resumed, path) == RECUR_OK);
+    CHECK(recur_mpi_fit(resumed, MPI_COMM_SELF, x, y, N, &o) == RECUR_ERR_INVALID_ARGUMENT);
+    CHECK(mentions("trained on 2 processes and this run has 1"));
+    CHECK(recur_model_fit(resumed, x, y, N, &o) == RECUR_ERR_INVALID_ARGUMENT);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) unlink(path);
+    recur_model_destroy(resumed), recur_model_destroy(full), recur_model_destroy(part);
+}
+
+/* the stats count the steps and the time waited, with the bucket asked for */
+static void test_stats_and_buckets(void) {
+    recur_model *a = model(), *b = model();
+    recur_fit_options o = recur_fit_defaults();
+    o.epochs = 2, o.batch_size = B;
+    recur_mpi_options mo = recur_mpi_defaults();
+    recur_mpi_stats st;
+    mo.bucket_bytes = 0; /* each layer alone */
+    CHECK(recur_mpi_fit_with(a, MPI_COMM_WORLD, x, NULL, y, N, &o, &mo, &st) == RECUR_OK);
+    CHECK(st.ranks == 2 && st.steps == 2 * 13 && st.bucket_bytes == 0);
+    CHECK(st.wait_seconds >= 0 && st.wait_seconds <= st.seconds && st.sum_seconds <= st.seconds);
+    mo.bucket_bytes = 1L << 30; /* one bucket: the same sums */
+    CHECK(recur_mpi_fit_with(b, MPI_COMM_WORLD, x, NULL, y, N, &o, &mo, &st) == RECUR_OK);
+    CHECK(st.bucket_bytes == 1L << 30);
+    size_t np;
+    const float *pa = recur_model_params(a, &np), *pb = recur_model_params(b, NULL);
+    CHECK(memcmp(pa, pb, np * sizeof(float)) == 0);
+    static const int32_t some_ids[1];
+    CHECK(recur_mpi_fit_with(b, MPI_COMM_WORLD, x, some_ids, y, N, &o, &mo, &st) ==
+          RECUR_ERR_INVALID_ARGUMENT);
+    recur_model_destroy(a), recur_model_destroy(b);
 }
 
 int main(int argc, char **argv) {
@@ -216,6 +363,10 @@ int main(int argc, char **argv) {
     make_data();
     test_one_step_equals_single_process();
     test_training_matches_and_weights_agree();
+    test_dropout_step_equals_single_process();
+    test_token_model_matches();
+    test_checkpoint_resume_and_history();
+    test_stats_and_buckets();
     test_mismatch_fails_everywhere();
     test_host_communicator_untouched();
     test_weight_check();

@@ -39,36 +39,56 @@ static void release(layer *L) {
     L->mask = NULL;
 }
 
+/* The mask and output for elements [g, g + len) of the batch as one process
+ * would hold it (time-major [steps][rows][feat]), at offset `at` of this
+ * batch's buffers. Element g is hashed from its index alone, in blocks of 2^30
+ * elements, each its own stream (the kernel's index is 32-bit); chunks of
+ * 16 KiB split across threads and applied while in cache. */
+static void drop_range(const layer *L, dropout_mask_fn kernel, uint64_t stream, size_t g,
+                       size_t len, size_t at, const float *in, int nt) {
+    const float keep = 1.0f / (1.0f - L->rate), rate = L->rate;
+    const size_t block = (size_t)1 << 30;
+    while (len) {
+        const size_t k0 = g & ~(block - 1), off = g - k0;
+        const size_t part = block - off < len ? block - off : len;
+        const uint64_t seed = k0 ? rng_mix(stream + k0) : stream;
+        float *mask = L->mask + at, *o = L->out + at;
+        const float *x = in + at;
+        const int64_t chunks = (int64_t)((part + 4095) / 4096);
+#pragma omp parallel for num_threads(nt) schedule(static) if (part > 65536)
+        for (int64_t c = 0; c < chunks; c++) {
+            const size_t a = (size_t)c * 4096, b = a + 4096 < part ? a + 4096 : part;
+            kernel(b - a, seed, (uint32_t)(off + a), rate, keep, mask + a);
+            for (size_t k = a; k < b; k++) o[k] = x[k] * mask[k];
+        }
+        g += part, at += part, len -= part;
+    }
+}
+
 /* The mask depends only on (seed, step, layer, element): the same for any
- * thread count, and reproducible after a resume. Element k is hashed from its
- * index alone; blocks of 2^30 elements, each its own stream, keep the
- * kernel's 32-bit index from wrapping. Each thread applies its part of the
- * mask while that is in cache. At inference the input passes through. */
+ * thread count, reproducible after a resume, and in data-parallel training
+ * (a batch that is rows [batch_first, +B) of a global batch of batch_rows)
+ * the mask one process would draw for the global batch. At inference the
+ * input passes through. */
 static recur_status forward(recur_model *m, layer *L, int l, const float *in, int B, int training,
                             const float **out) {
     if (!training || L->rate <= 0.0f) {
         *out = in;
         return RECUR_OK;
     }
-    const size_t n = (size_t)L->out_steps * (size_t)B * L->out_feat;
+    const size_t F = (size_t)L->out_feat, S = (size_t)L->out_steps;
     const int nt = recur_threads();
     const uint64_t stream =
         rng_mix(m->seed ^ rng_mix(m->iterations * 0x9E3779B97F4A7C15ull + (uint64_t)l + 1));
-    const float keep = 1.0f / (1.0f - L->rate), rate = L->rate;
     const dropout_mask_fn kernel = recur_kernels()->dropout_mask;
-    const size_t block = (size_t)1 << 30;
-    for (size_t k0 = 0; k0 < n; k0 += block) {
-        const size_t len = n - k0 < block ? n - k0 : block;
-        const uint64_t seed = k0 ? rng_mix(stream + k0) : stream;
-        float *mask = L->mask + k0, *o = L->out + k0;
-        const float *x = in + k0;
-        const int64_t chunks = (int64_t)((len + 4095) / 4096); /* 16 KiB each */
-#pragma omp parallel for num_threads(nt) schedule(static) if (len > 65536)
-        for (int64_t c = 0; c < chunks; c++) {
-            const size_t a = (size_t)c * 4096, b = a + 4096 < len ? a + 4096 : len;
-            kernel(b - a, seed, (uint32_t)a, rate, keep, mask + a);
-            for (size_t k = a; k < b; k++) o[k] = x[k] * mask[k];
-        }
+    const size_t G = m->batch_rows ? (size_t)m->batch_rows : (size_t)B;
+    if (G == (size_t)B) {
+        drop_range(L, kernel, stream, 0, S * (size_t)B * F, 0, in, nt);
+    } else {
+        const size_t first = (size_t)m->batch_first;
+        for (size_t t = 0; t < S; t++)
+            drop_range(L, kernel, stream, (t * G + first) * F, (size_t)B * F, t * (size_t)B * F,
+                       in, nt);
     }
     *out = L->out;
     return RECUR_OK;

@@ -121,6 +121,7 @@ static recur_status backward(recur_model *m, layer *L, int l, int B, float *din)
     const int64_t rows = (int64_t)L->in_steps * B, D = L->units;
     float *g = m->grads + L->w_off;
     const int32_t *ids = m->ids0;
+    if (L->grads_summed) u->stale = 1, L->grads_summed = 0;
     if (u->stale) memset(g, 0, L->nparams * sizeof(float));
     for (size_t k = 0; k < u->nrows && !u->stale; k++) {
         memset(g + (size_t)u->rows[k] * (size_t)D, 0, (size_t)D * sizeof(float));
