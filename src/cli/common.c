@@ -65,7 +65,7 @@ void cli_parse(int argc, char **argv, int first, cli_common *o, cli_flag_fn f, v
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage, stdout);
+            if (cli_rank() == 0) fputs(usage, stdout);
             exit(0);
         }
         if (!strcmp(a, "--quiet")) {

@@ -36,7 +36,7 @@ static const char usage[] =
 int main(int argc, char **argv) {
     cli_parallel_init(&argc, &argv); /* MPI when started by mpirun */
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        fputs(usage, stdout);
+        if (cli_rank() == 0) fputs(usage, stdout);
         return 0;
     }
     const char *sub = argc > 1 && strncmp(argv[1], "--", 2) ? argv[1] : NULL;
