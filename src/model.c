@@ -241,8 +241,20 @@ recur_status model_ensure_batch(recur_model *m, int batch, const char *fn) {
 static void gather(recur_model *m, model_input x, const float *y, const size_t *idx, size_t first,
                    int B) {
     const size_t T = (size_t)m->T, F = (size_t)m->F, ny = model_target_size(m);
+    const size_t row = x.ids ? T * sizeof(int32_t) : T * F * sizeof(float);
+    /* Samples drawn at random from a data set larger than the caches come
+     * from memory: the threads split them, and each prefetches its next
+     * sample while copying this one (a fit step's gather cost 3% of an epoch
+     * on one thread without). A copy, so the split cannot change results. */
+    const int nt = recur_threads();
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && (size_t)B * row > 16384)
     for (int b = 0; b < B; b++) {
-        size_t s = idx ? idx[b] : first + (size_t)b;
+        const size_t s = idx ? idx[b] : first + (size_t)b;
+        if (b + 1 < B) {
+            const size_t nx = idx ? idx[b + 1] : s + 1;
+            const char *p = x.ids ? (const char *)(x.ids + nx * T) : (const char *)(x.f + nx * T * F);
+            for (size_t off = 0; off < row; off += 64) __builtin_prefetch(p + off);
+        }
         if (x.ids) {
             const int32_t *src = x.ids + s * T;
             for (size_t t = 0; t < T; t++) m->ids0[t * (size_t)B + (size_t)b] = src[t];
