@@ -162,5 +162,8 @@ int main(int argc, char **argv) {
     snprintf(buf, sizeof buf, "%d", omp_get_max_threads());
     bench_add_context("omp_max_threads", buf);
     bench_add_context("recur_isa", recur_isa());
+    bench_add_context("recur_tuning", recur_tuning());
+    char cpu[256];
+    bench_add_context("cpu", bench_cpu_name(cpu, sizeof cpu));
     return bench_main(argc, argv);
 }

@@ -354,3 +354,25 @@ void bench_onednn_run(bench_state *st, const bench_onednn_desc *c, size_t bias_l
     free(bias);
     free(m.buf);
 }
+
+const char *bench_cpu_name(char *buf, size_t size) {
+    char name[160] = "unknown CPU", vendor[32] = "?", line[256];
+    int family = -1, model = -1;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof line, f)) { /* the first processor's fields */
+        char *v = strchr(line, ':');
+        if (!v) continue;
+        v += 1 + (v[1] == ' ');
+        v[strcspn(v, "\n")] = 0;
+        if (!strncmp(line, "vendor_id", 9)) snprintf(vendor, sizeof vendor, "%s", v);
+        else if (!strncmp(line, "cpu family", 10) && family < 0) family = atoi(v);
+        else if (!strncmp(line, "model name", 10)) snprintf(name, sizeof name, "%s", v);
+        else if (!strncmp(line, "model", 5) && model < 0) model = atoi(v);
+        else if (line[0] == '\n' || !strncmp(line, "processor", 9)) {
+            if (model >= 0) break;
+        }
+    }
+    if (f) fclose(f);
+    snprintf(buf, size, "%s (%s, family %d, model %d)", name, vendor, family, model);
+    return buf;
+}

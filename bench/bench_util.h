@@ -27,6 +27,10 @@ extern const bench_shape bench_shapes[BENCH_N_SHAPES];
 void bench_register_rnn(const char *what, bench_fn run, void *ctx, bench_shape s, recur_act act,
                         int gates, int train);
 
+/* "model name (vendor, family F, model M)" from /proc/cpuinfo into buf, or
+ * "unknown CPU"; returns buf. */
+const char *bench_cpu_name(char *buf, size_t size);
+
 /* ---- Data ------------------------------------------------------------------ */
 
 /* n floats, 64-byte aligned, rounded up to whole cache lines; NULL on failure. */

@@ -131,6 +131,7 @@ def main():
           f"threads: recur {ctx.get('recur_threads', '?')}, "
           f"OpenMP/oneDNN {ctx.get('omp_max_threads', '?')}; "
           f"recur ISA {ctx.get('recur_isa', '?')}; {ctx.get('num_cpus', '?')} CPUs")
+    print(f"CPU: {ctx.get('cpu', '?')}; recur's time-loop choices: {ctx.get('recur_tuning', '?')}")
     one = runs.get("sgemm_peak_1thread/1024", (None, None))[1]
     if peak and one:
         threads = int(ctx.get("recur_threads", 0))

@@ -64,6 +64,10 @@ RECUR_API int recur_get_num_threads(void);
  * "neon". The environment variable RECUR_ISA (same names) forces a set; a set
  * the CPU cannot run, or an unknown name, falls back to the best available. */
 RECUR_API const char *recur_isa(void);
+/* The CPU kind recur tuned its time loop for and the choices that follow
+ * (RECUR_CPU=intel|amd|generic overrides the vendor's), for benchmark
+ * reports. */
+RECUR_API const char *recur_tuning(void);
 
 /* ---- Activations --------------------------------------------------------- */
 

@@ -37,6 +37,46 @@ const simd_kernels *recur_kernels(void) {
 
 const char *recur_isa(void) { return recur_kernels()->name; }
 
+/* The CPU's kind for the time loop's choices: Intel's cores with AVX-512
+ * run 512-bit FMAs natively (two ports on Xeons) and have 2 MiB of L2, AMD's
+ * Zen 4 splits them over two 256-bit pipes and has 1 MiB; the thresholds
+ * that chose the split and the input fusion were measured on each (see
+ * rnn_engine.c). RECUR_CPU=intel|amd|generic forces one (tests, tuning). */
+static recur_cpu cpu_kind = RECUR_CPU_GENERIC;
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+
+static void choose_cpu(void) {
+    const char *v = getenv("RECUR_CPU");
+    if (v && !strcmp(v, "intel")) cpu_kind = RECUR_CPU_INTEL;
+    else if (v && !strcmp(v, "amd")) cpu_kind = RECUR_CPU_AMD;
+    else if (v && !strcmp(v, "generic")) cpu_kind = RECUR_CPU_GENERIC;
+#if defined(__x86_64__)
+    else {
+        __builtin_cpu_init();
+        cpu_kind = __builtin_cpu_is("intel") ? RECUR_CPU_INTEL
+                   : __builtin_cpu_is("amd") ? RECUR_CPU_AMD
+                                             : RECUR_CPU_GENERIC;
+    }
+#endif
+}
+
+recur_cpu recur_cpu_kind(void) {
+    pthread_once(&cpu_once, choose_cpu);
+    return cpu_kind;
+}
+
+const char *recur_tuning(void) {
+    static const char *const text[][3] = {
+        /* generic, intel, amd */
+        {"cpu generic: rows split unless under 4 rows a thread; input fused up to 1 MiB of "
+         "weights, or 8 MiB with 16+ rows a thread",
+         "cpu intel: units split also at 8 or fewer rows a thread once U is 2 MiB; input fused "
+         "only up to 1 MiB of weights",
+         "cpu amd: rows split unless under 4 rows a thread; input fused up to 1 MiB of weights, "
+         "or 8 MiB with 16+ rows a thread"}};
+    return text[0][recur_cpu_kind()];
+}
+
 /* Test and tuning overrides of the LSTM's time-loop choices, read once. */
 static int split_override, fuse_override = -1;
 static pthread_once_t overrides_once = PTHREAD_ONCE_INIT;

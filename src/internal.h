@@ -15,6 +15,11 @@ recur_status recur_fail(recur_status s, const char *fmt, ...)
 /* The kernel set picked once per process (RECUR_ISA or the CPU's best). */
 const simd_kernels *recur_kernels(void);
 
+/* The CPU kind the time loop's thresholds follow: decided once from the
+ * vendor, or RECUR_CPU=intel|amd|generic. */
+typedef enum { RECUR_CPU_GENERIC, RECUR_CPU_INTEL, RECUR_CPU_AMD } recur_cpu;
+recur_cpu recur_cpu_kind(void);
+
 /* RECUR_LSTM_SPLIT, read once: 0 unset, 1 "rows", 2 "units" */
 int recur_lstm_split_override(void);
 /* RECUR_LSTM_FUSE, read once: -1 unset, 0 or 1 */

@@ -57,37 +57,50 @@ recur_status rnn_check_workspace(const void *ws, const char *fn) {
 /* Threads split the batch (each runs its rows through every step, no
  * barrier) unless that leaves fewer than 4 rows each: then they split the
  * hidden units and meet at barriers within each step. With U packed, the
- * batch split won or tied at every H measured down to 4 rows a thread (LSTM,
- * 2 threads, H = 512: 94.5 vs 105 ms at B = 64, 24.8 vs 27.9 ms at B = 16;
- * H = 1024, B = 64: 375 vs 395 ms); at 2 rows a thread the unit split won
- * (7.5 vs 8.3 ms). RECUR_LSTM_SPLIT=rows|units forces one (tests). */
-static int use_unit_split(const rnn_dims *d, int nt, int64_t nr) {
+ * batch split won or tied at every H measured down to 4 rows a thread on a
+ * Zen 4 (LSTM, 2 threads, H = 512: 94.5 vs 105 ms at B = 64, 24.8 vs 27.9 ms
+ * at B = 16; H = 1024, B = 64: 375 vs 395 ms); at 2 rows a thread the unit
+ * split won (7.5 vs 8.3 ms). On an Intel Xeon (2 MiB of L2 a core) a thread
+ * that runs all of a large U for few rows streams it from L3 every step,
+ * while half of it stays in its L2 under the unit split: at 8 rows a thread
+ * (B = 16, 2 threads) the unit split with the input hoisted won, H = 512:
+ * forward 8.7 vs 10.4 ms, training 23.9 vs 27.9; H = 1024: 41.2 vs 48.0 and
+ * 110 vs 125 ms; at H = 128 it lost (B = 32: 4.2 vs 3.2 ms).
+ * RECUR_LSTM_SPLIT=rows|units forces one (tests). */
+static int use_unit_split(const rnn_dims *d, int64_t G, int nt, int64_t nr) {
     int forced = recur_lstm_split_override();
     if (forced) return forced == 2 && nt > 1 && d->H > nr;
-    return nt > 1 && d->H >= nr * nt && d->B < 4 * nt;
+    if (nt < 2 || d->H < nr * nt) return 0;
+    if (d->B < 4 * nt) return 1;
+    const size_t u_bytes = (size_t)d->H * (size_t)G * sizeof(float);
+    return recur_cpu_kind() == RECUR_CPU_INTEL && d->B <= 8 * nt && u_bytes >= ((size_t)2 << 20);
 }
 
 /* Whether the per-step GEMM also takes the input: Z_t = [x_t | h_{t-1}] [W; U]
  * forward and [dh_{t-1} | dx_t] = dZ_t [U^T | W^T] backward, instead of one
  * big GEMM each for X W and dZ W^T. Z_t then never goes to memory and back
  * between the two products, but every thread streams W as well as U each step:
- * a win while they fit a core's L2 (tutorial shapes, 1-3%) or, up to 8 MiB,
- * while a thread has 16 or more batch rows to spend each pass on (LSTM, 2
- * threads, H = 512: B = 64 98.2 vs 99.4 ms, B = 32 49.2 vs 50.1, but B = 16
- * 27.4 vs 26.6); a loss past that (H = 1024, B = 16: 108 vs 98 ms).
- * RECUR_LSTM_FUSE=0|1 forces it (tests). */
+ * a win while they fit a core's L2 (tutorial shapes, 1-3%) or, on a Zen 4, up
+ * to 8 MiB while a thread has 16 or more batch rows to spend each pass on
+ * (LSTM, 2 threads, H = 512: B = 64 98.2 vs 99.4 ms, B = 32 49.2 vs 50.1, but
+ * B = 16 27.4 vs 26.6); a loss past that (H = 1024, B = 16: 108 vs 98 ms). On
+ * the Intel Xeon the big GEMMs won past 1 MiB (T = 100, B = 64, H = 512:
+ * training 355 vs 379 ms, forward 127 vs 132). RECUR_LSTM_FUSE=0|1 forces it
+ * (tests). */
 static int fuse_input(const rnn_dims *d, int64_t G, int nt, int units) {
     const int forced = recur_lstm_fuse_override();
     if (forced >= 0) return forced;
     const size_t bytes = (size_t)(d->I + d->H) * (size_t)G * sizeof(float);
+    if (bytes <= ((size_t)1 << 20)) return 1;
+    if (recur_cpu_kind() == RECUR_CPU_INTEL) return 0;
     /* batch rows a thread runs against all of W and U per step */
     const int64_t rows = units ? d->B * nt : (d->B + nt - 1) / nt;
-    return bytes <= ((size_t)1 << 20) || (bytes <= ((size_t)8 << 20) && rows >= 16);
+    return bytes <= ((size_t)8 << 20) && rows >= 16;
 }
 
 rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k) {
     rnn_plan p = {k->gemm, (int64_t)k->gemm_nr, recur_threads(), 0, 0};
-    p.units = use_unit_split(d, p.nt, p.nr);
+    p.units = use_unit_split(d, G, p.nt, p.nr);
     p.fuse = fuse_input(d, G, p.nt, p.units);
     return p;
 }

@@ -391,6 +391,36 @@ static void test_matches_reference_large_shape(void) {
 
 static int same(const float *a, const float *b, size_t n) { return !memcmp(a, b, n * sizeof(float)); }
 
+/* A layer at few rows a thread with U over 2 MiB (H = 384: 2.25 MiB), where
+ * the CPU kinds choose differently on 2 threads (Intel: units split, input
+ * hoisted; AMD and generic: rows split), against the reference and bit for
+ * bit against 1 thread; recur_tuning() names the kind RECUR_CPU forced. The
+ * ctest runs lstm_cpu_intel and lstm_cpu_amd cover both. */
+static void test_cpu_kind_choices(void) {
+    const char *want = getenv("RECUR_CPU");
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "cpu %s:", want ? want : "");
+    if (want) CU_ASSERT(strncmp(recur_tuning(), prefix, strlen(prefix)) == 0);
+    const shape sh = {3, 12, 8, 384, 1};
+    CU_ASSERT(check_shape(sh, 77) <= TOL);
+    problem p;
+    problem_init(&p, sh, 78);
+    result one, two;
+    result_init(&one, &p);
+    result_init(&two, &p);
+    recur_set_num_threads(1);
+    CU_ASSERT_FATAL(run_recur(&p, &one));
+    recur_set_num_threads(2);
+    CU_ASSERT_FATAL(run_recur(&p, &two));
+    recur_set_num_threads(0);
+    CU_ASSERT(same(one.y, two.y, p.ny) && same(one.dx, two.dx, p.nx) &&
+              same(one.dW, two.dW, p.nW) && same(one.dU, two.dU, p.nU) &&
+              same(one.db, two.db, p.nb) && same(one.dh0, two.dh0, p.nh));
+    result_free(&one);
+    result_free(&two);
+    problem_free(&p);
+}
+
 /* ---- Masks ------------------------------------------------------------------ */
 
 /* Masked calls against the masked reference, every mask_new pattern: the
@@ -770,6 +800,7 @@ int main(void) {
     ADD_TEST(s, test_null_optional_pointers);
     ADD_TEST(s, test_gradients_overwritten_not_accumulated);
     ADD_TEST(s, test_thread_counts);
+    ADD_TEST(s, test_cpu_kind_choices);
     ADD_TEST(s, test_repeatable);
     ADD_TEST(s, test_concurrent_callers);
     return test_main_run();
