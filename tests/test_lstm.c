@@ -394,8 +394,10 @@ static int same(const float *a, const float *b, size_t n) { return !memcmp(a, b,
 /* A layer at few rows a thread with U over 2 MiB (H = 384: 2.25 MiB), where
  * the CPU kinds choose differently on 2 threads (Intel: units split, input
  * hoisted; AMD and generic: rows split), against the reference and bit for
- * bit against 1 thread; recur_tuning() names the kind RECUR_CPU forced. The
- * ctest runs lstm_cpu_intel and lstm_cpu_amd cover both. */
+ * bit against 1 thread; recur_tuning() names the kind RECUR_CPU forced. Then
+ * a layer of 2 MiB of weights, where the fusion rule once counted the rows a
+ * thread gets (so 3 threads hoisted what 1 fused, and rounded differently).
+ * The ctest runs lstm_cpu_intel and lstm_cpu_amd cover both kinds. */
 static void test_cpu_kind_choices(void) {
     const char *want = getenv("RECUR_CPU");
     char prefix[32];
@@ -416,6 +418,21 @@ static void test_cpu_kind_choices(void) {
     CU_ASSERT(same(one.y, two.y, p.ny) && same(one.dx, two.dx, p.nx) &&
               same(one.dW, two.dW, p.nW) && same(one.dU, two.dU, p.nU) &&
               same(one.db, two.db, p.nb) && same(one.dh0, two.dh0, p.nh));
+    result_free(&one);
+    result_free(&two);
+    problem_free(&p);
+    /* 2 MiB of W and U at B = 32: 1 and 3 threads (11 rows each) make the
+     * same choice of fusing the input product, so the same bits */
+    problem_init(&p, (shape){2, 32, 256, 256, 0}, 79);
+    result_init(&one, &p);
+    result_init(&two, &p);
+    recur_set_num_threads(1);
+    CU_ASSERT_FATAL(run_recur(&p, &one));
+    recur_set_num_threads(3);
+    CU_ASSERT_FATAL(run_recur(&p, &two));
+    recur_set_num_threads(0);
+    CU_ASSERT(same(one.y, two.y, p.ny) && same(one.dx, two.dx, p.nx) &&
+              same(one.dW, two.dW, p.nW) && same(one.dU, two.dU, p.nU));
     result_free(&one);
     result_free(&two);
     problem_free(&p);
