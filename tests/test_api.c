@@ -9,7 +9,7 @@
 
 #include <recur.h>
 
-#include "testutil.h"
+#include "modeltest.h"
 
 #define SENTINEL -777.0f
 
@@ -66,12 +66,6 @@ static recur_status fwd(fixture *f, const recur_lstm_desc *d) {
 static recur_status bwd(fixture *f, const recur_lstm_desc *d) {
     return recur_lstm_backward(d, f->W, f->U, f->b, f->x, f->h0, f->c0, f->dy, NULL, NULL, f->dx,
                                f->dh0, f->dc0, f->dW, f->dU, f->db, f->ws);
-}
-
-static int mentions(const char *needle) {
-    if (strstr(recur_last_error(), needle)) return 1;
-    printf("\n    message \"%s\" does not mention \"%s\"", recur_last_error(), needle);
-    return 0;
 }
 
 static void test_status_strings(void) {

@@ -10,18 +10,7 @@
 #include <recur.h>
 
 #include "../examples/cells/cells.h"
-#include "testutil.h"
-
-static int ok(recur_status st) {
-    if (st != RECUR_OK) printf("\n    %s: %s", recur_status_string(st), recur_last_error());
-    return st == RECUR_OK;
-}
-
-static int mentions(const char *needle) {
-    if (strstr(recur_last_error(), needle)) return 1;
-    printf("\n    message \"%s\" does not mention \"%s\"", recur_last_error(), needle);
-    return 0;
-}
+#include "modeltest.h"
 
 static const char *const merges[] = {"concat", "sum", "mul", "ave"};
 
@@ -110,24 +99,8 @@ static double grad_check(int T, int F, const char *spec, const float *xin, uint6
     size_t n;
     float *p = recur_model_params(m, &n);
     for (size_t k = 0; k < n; k++) p[k] += (float)rng_uniform(&r, -0.3, 0.3);
-    float loss;
-    CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, y, N, 1, &loss)));
-    float *g = malloc(n * sizeof(float));
-    memcpy(g, recur_model_gradients(m, NULL), n * sizeof(float));
-    double worst = 0;
-    for (size_t k = 0; k < n; k++) {
-        const float keep = p[k], eps = 4e-3f;
-        float lp, lm;
-        p[k] = keep + eps;
-        CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, y, N, 1, &lp)));
-        p[k] = keep - eps;
-        CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, y, N, 1, &lm)));
-        p[k] = keep;
-        const double fd = ((double)lp - lm) / (2.0 * eps);
-        const double e = fabs(fd - g[k]) / (2e-3 + fabs(fd));
-        if (e > worst) worst = e;
-    }
-    free(g), free(x), free(y);
+    const double worst = fd_worst(m, x, NULL, y, N, 1, 4e-3f);
+    free(x), free(y);
     recur_model_destroy(m);
     return worst;
 }

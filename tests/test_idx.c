@@ -13,7 +13,7 @@
 
 #include <recur.h>
 
-#include "testutil.h"
+#include "modeltest.h"
 
 static char tmpdir[] = "/tmp/recur-idx-XXXXXX";
 
@@ -88,12 +88,6 @@ static unsigned char *slurp(const char *path, size_t *n) {
     CU_ASSERT_FATAL(b && fread(b, 1, *n, f) == *n);
     fclose(f);
     return b;
-}
-
-static int mentions(const char *needle) {
-    if (strstr(recur_last_error(), needle)) return 1;
-    printf("\n    message \"%s\" does not mention \"%s\"", recur_last_error(), needle);
-    return 0;
 }
 
 static int idx_zeroed(const recur_idx *x) {

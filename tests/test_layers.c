@@ -9,18 +9,7 @@
 
 #include <recur.h>
 
-#include "testutil.h"
-
-static int ok(recur_status st) {
-    if (st != RECUR_OK) printf("\n    %s: %s", recur_status_string(st), recur_last_error());
-    return st == RECUR_OK;
-}
-
-static int mentions(const char *needle) {
-    if (strstr(recur_last_error(), needle)) return 1;
-    printf("\n    message \"%s\" does not mention \"%s\"", recur_last_error(), needle);
-    return 0;
-}
+#include "modeltest.h"
 
 static recur_model *build(int T, int F, const char *spec, recur_loss loss, uint64_t seed) {
     recur_model *m;
@@ -82,30 +71,7 @@ static void test_embedding_forward_picks_rows(void) {
 /* Central differences of the loss over every parameter against the model's
  * gradient; worst error relative to the difference's size. x or ids. */
 static double fd_check(recur_model *m, const float *x, const int32_t *ids, const float *y, int N) {
-    size_t n;
-    float *p = recur_model_params(m, &n), loss;
-    recur_status st = ids ? recur_model_compute_gradients_ids(m, ids, y, (size_t)N, 1, &loss)
-                          : recur_model_compute_gradients(m, x, y, (size_t)N, 1, &loss);
-    CU_ASSERT_FATAL(ok(st));
-    float *g = malloc(n * sizeof(float));
-    memcpy(g, recur_model_gradients(m, NULL), n * sizeof(float));
-    double worst = 0;
-    for (size_t k = 0; k < n; k++) {
-        const float keep = p[k], eps = 2e-3f;
-        float lp, lm;
-        p[k] = keep + eps;
-        CU_ASSERT_FATAL(ok(ids ? recur_model_compute_gradients_ids(m, ids, y, (size_t)N, 1, &lp)
-                               : recur_model_compute_gradients(m, x, y, (size_t)N, 1, &lp)));
-        p[k] = keep - eps;
-        CU_ASSERT_FATAL(ok(ids ? recur_model_compute_gradients_ids(m, ids, y, (size_t)N, 1, &lm)
-                               : recur_model_compute_gradients(m, x, y, (size_t)N, 1, &lm)));
-        p[k] = keep;
-        double fd = ((double)lp - lm) / (2.0 * eps);
-        double e = fabs(fd - g[k]) / (2e-3 + fabs(fd));
-        if (e > worst) worst = e;
-    }
-    free(g);
-    return worst;
+    return fd_worst(m, x, ids, y, (size_t)N, 1, 2e-3f);
 }
 
 /* spreads the weights (no unit at a ReLU kink, an embedding bigger than its

@@ -9,18 +9,7 @@
 
 #include <recur.h>
 
-#include "testutil.h"
-
-static int ok(recur_status st) {
-    if (st != RECUR_OK) printf("\n    %s: %s", recur_status_string(st), recur_last_error());
-    return st == RECUR_OK;
-}
-
-static int mentions(const char *needle) {
-    if (strstr(recur_last_error(), needle)) return 1;
-    printf("\n    message \"%s\" does not mention \"%s\"", recur_last_error(), needle);
-    return 0;
-}
+#include "modeltest.h"
 
 /* ---- loss ---------------------------------------------------------------- */
 
@@ -212,24 +201,7 @@ static double grad_check(const char *spec, recur_loss loss_kind, int classes, ui
     float *p = recur_model_params(m, &n);
     /* spread the weights so no unit sits at a ReLU kink */
     for (size_t k = 0; k < n; k++) p[k] += (float)rng_uniform(&r, -0.3, 0.3);
-    float loss;
-    CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, y, N, 1, &loss)));
-    float *g = malloc(n * sizeof(float));
-    memcpy(g, recur_model_gradients(m, NULL), n * sizeof(float));
-    double worst = 0;
-    for (size_t k = 0; k < n; k++) {
-        const float keep = p[k], eps = 2e-3f;
-        float lp, lm;
-        p[k] = keep + eps;
-        CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, y, N, 1, &lp)));
-        p[k] = keep - eps;
-        CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, y, N, 1, &lm)));
-        p[k] = keep;
-        double fd = ((double)lp - lm) / (2.0 * eps);
-        double e = fabs(fd - g[k]) / (2e-3 + fabs(fd));
-        if (e > worst) worst = e;
-    }
-    free(g);
+    const double worst = fd_worst(m, x, NULL, y, N, 1, 2e-3f);
     recur_model_destroy(m);
     return worst;
 }

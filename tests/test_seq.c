@@ -10,7 +10,7 @@
 
 #include <recur.h>
 
-#include "testutil.h"
+#include "modeltest.h"
 
 /* Sanitizers bring their own malloc, which the counting below would replace. */
 #ifndef __has_feature
@@ -90,17 +90,6 @@ static long allocations_during(void (*fn)(void *), void *arg) {
 }
 #endif
 
-static int ok(recur_status st) {
-    if (st != RECUR_OK) printf("\n    %s: %s", recur_status_string(st), recur_last_error());
-    return st == RECUR_OK;
-}
-
-static int mentions(const char *needle) {
-    if (strstr(recur_last_error(), needle)) return 1;
-    printf("\n    message \"%s\" does not mention \"%s\"", recur_last_error(), needle);
-    return 0;
-}
-
 static recur_model *build(int T, int F, const char *spec, recur_loss loss, uint64_t seed) {
     recur_model *m;
     CU_ASSERT_FATAL(ok(recur_model_create(&m, T, F, seed)));
@@ -158,22 +147,8 @@ static double grad_check(const seq_case *c, uint64_t seed) {
     float *p = recur_model_params(m, &n);
     test_rng r = {seed + 2};
     for (size_t k = 0; k < n; k++) p[k] += (float)rng_uniform(&r, -0.3, 0.3);
-    float loss, lp, lm;
-    CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, y, N, 0, &loss)));
-    float *g = malloc(n * sizeof(float));
-    memcpy(g, recur_model_gradients(m, NULL), n * sizeof(float));
-    double worst = 0;
-    for (size_t k = 0; k < n; k++) {
-        const float keep = p[k], eps = 2e-3f;
-        p[k] = keep + eps;
-        CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, y, N, 0, &lp)));
-        p[k] = keep - eps;
-        CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, y, N, 0, &lm)));
-        p[k] = keep;
-        const double fd = ((double)lp - lm) / (2.0 * eps), e = fabs(fd - g[k]) / (2e-3 + fabs(fd));
-        if (e > worst) worst = e;
-    }
-    free(g), free(y);
+    const double worst = fd_worst(m, x, NULL, y, N, 0, 2e-3f);
+    free(y);
     recur_model_destroy(m);
     return worst;
 }
