@@ -391,6 +391,33 @@ static void test_matches_reference_large_shape(void) {
 
 static int same(const float *a, const float *b, size_t n) { return !memcmp(a, b, n * sizeof(float)); }
 
+/* every output and gradient of two runs of p, bit for bit */
+static int same_result(const result *a, const result *b, const problem *p) {
+    return same(a->y, b->y, p->ny) && same(a->hT, b->hT, p->nh) && same(a->cT, b->cT, p->nh) &&
+           same(a->dx, b->dx, p->nx) && same(a->dh0, b->dh0, p->nh) &&
+           same(a->dc0, b->dc0, p->nh) && same(a->dW, b->dW, p->nW) &&
+           same(a->dU, b->dU, p->nU) && same(a->db, b->db, p->nb);
+}
+
+/* shape sh on 1 thread and on `threads` gives the same bits */
+static int threads_agree(shape sh, uint64_t seed, int threads) {
+    problem p;
+    problem_init(&p, sh, seed);
+    result one, many;
+    result_init(&one, &p);
+    result_init(&many, &p);
+    recur_set_num_threads(1);
+    CU_ASSERT_FATAL(run_recur(&p, &one));
+    recur_set_num_threads(threads);
+    CU_ASSERT_FATAL(run_recur(&p, &many));
+    recur_set_num_threads(0);
+    const int equal = same_result(&one, &many, &p);
+    result_free(&one);
+    result_free(&many);
+    problem_free(&p);
+    return equal;
+}
+
 /* A layer at few rows a thread with U over 2 MiB (H = 384: 2.25 MiB), where
  * the CPU kinds choose differently on 2 threads (Intel: units split, input
  * hoisted; AMD and generic: rows split), against the reference and bit for
@@ -405,37 +432,10 @@ static void test_cpu_kind_choices(void) {
     if (want) CU_ASSERT(strncmp(recur_tuning(), prefix, strlen(prefix)) == 0);
     const shape sh = {3, 12, 8, 384, 1};
     CU_ASSERT(check_shape(sh, 77) <= TOL);
-    problem p;
-    problem_init(&p, sh, 78);
-    result one, two;
-    result_init(&one, &p);
-    result_init(&two, &p);
-    recur_set_num_threads(1);
-    CU_ASSERT_FATAL(run_recur(&p, &one));
-    recur_set_num_threads(2);
-    CU_ASSERT_FATAL(run_recur(&p, &two));
-    recur_set_num_threads(0);
-    CU_ASSERT(same(one.y, two.y, p.ny) && same(one.dx, two.dx, p.nx) &&
-              same(one.dW, two.dW, p.nW) && same(one.dU, two.dU, p.nU) &&
-              same(one.db, two.db, p.nb) && same(one.dh0, two.dh0, p.nh));
-    result_free(&one);
-    result_free(&two);
-    problem_free(&p);
+    CU_ASSERT(threads_agree(sh, 78, 2));
     /* 2 MiB of W and U at B = 32: 1 and 3 threads (11 rows each) make the
      * same choice of fusing the input product, so the same bits */
-    problem_init(&p, (shape){2, 32, 256, 256, 0}, 79);
-    result_init(&one, &p);
-    result_init(&two, &p);
-    recur_set_num_threads(1);
-    CU_ASSERT_FATAL(run_recur(&p, &one));
-    recur_set_num_threads(3);
-    CU_ASSERT_FATAL(run_recur(&p, &two));
-    recur_set_num_threads(0);
-    CU_ASSERT(same(one.y, two.y, p.ny) && same(one.dx, two.dx, p.nx) &&
-              same(one.dW, two.dW, p.nW) && same(one.dU, two.dU, p.nU));
-    result_free(&one);
-    result_free(&two);
-    problem_free(&p);
+    CU_ASSERT(threads_agree((shape){2, 32, 256, 256, 0}, 79, 3));
 }
 
 /* ---- Masks ------------------------------------------------------------------ */
@@ -712,11 +712,7 @@ static void test_thread_counts(void) {
             recur_set_num_threads(threads[n]);
             CU_ASSERT_EQUAL(recur_get_num_threads(), threads[n]);
             CU_ASSERT_FATAL(run_recur(&p, &many));
-            const int equal = same(many.y, one.y, p.ny) && same(many.hT, one.hT, p.nh) &&
-                             same(many.cT, one.cT, p.nh) && same(many.dx, one.dx, p.nx) &&
-                             same(many.dh0, one.dh0, p.nh) && same(many.dc0, one.dc0, p.nh) &&
-                             same(many.dW, one.dW, p.nW) && same(many.dU, one.dU, p.nU) &&
-                             same(many.db, one.db, p.nb);
+            const int equal = same_result(&many, &one, &p);
             if (!equal)
                 printf("\n    shape %d%s: %d threads differ from 1", k, k >= 3 ? " masked" : "",
                        threads[n]);
