@@ -55,7 +55,8 @@ static recur_model *model_of(const char *spec) {
     return m;
 }
 
-static recur_model *model(void) { return model_of("lstm:8,dense:3:softmax"); }
+static const char default_spec[] = "lstm:8,dense:3:softmax";
+static recur_model *model(void) { return model_of(default_spec); }
 
 static float loss_of(recur_model *m, float *acc) {
     float l = NAN, a = NAN;
@@ -68,21 +69,38 @@ static int rel_close(double a, double b, double tol) {
     return fabs(a - b) <= tol * fabs(b) + 1e-30;
 }
 
-/* One step of 2 ranks x B rows = one process computing 2B rows, applying. */
-static void test_one_step_equals_single_process(void) {
-    recur_model *m = model(), *ref = model();
+/* The loss over the data after one step of a fresh model of spec: on the
+ * ranks (B rows each), or in one process on the same 2B rows with dropout
+ * (training) on or off. */
+static double after_mpi_step(const char *spec) {
+    recur_model *m = model_of(spec);
     recur_fit_options o = recur_fit_defaults();
     o.batch_size = B, o.shuffle = 0;
     CHECK(recur_mpi_fit(m, MPI_COMM_WORLD, x, y, (size_t)B * (size_t)size, &o) == RECUR_OK);
+    const double l = loss_of(m, NULL);
+    recur_model_destroy(m);
+    return l;
+}
+
+static double after_one_process_step(const char *spec, int training) {
+    recur_model *m = model_of(spec);
     float l;
-    CHECK(recur_model_compute_gradients(ref, x, y, (size_t)B * (size_t)size, 1, &l) == RECUR_OK);
-    CHECK(recur_model_apply_gradients(ref) == RECUR_OK);
-    const double a = loss_of(m, NULL), b = loss_of(ref, NULL);
+    CHECK(recur_model_compute_gradients(m, x, y, (size_t)B * (size_t)size, training, &l) ==
+          RECUR_OK);
+    CHECK(recur_model_apply_gradients(m) == RECUR_OK);
+    const double after = loss_of(m, NULL);
+    recur_model_destroy(m);
+    return after;
+}
+
+/* One step of 2 ranks x B rows = one process computing 2B rows, applying. */
+static void test_one_step_equals_single_process(void) {
+    const double a = after_mpi_step(default_spec), b = after_one_process_step(default_spec, 1);
     if (!rel_close(a, b, 1e-5)) printf("rank %d: loss %.9g against %.9g\n", rank, a, b);
     CHECK(rel_close(a, b, 1e-5));
     recur_model *before = model();
     CHECK(a != loss_of(before, NULL)); /* it did step */
-    recur_model_destroy(m), recur_model_destroy(ref), recur_model_destroy(before);
+    recur_model_destroy(before);
 }
 
 typedef struct {
@@ -213,20 +231,11 @@ static void test_weight_check(void) {
  * process with both halves, dropout included. */
 static void test_dropout_step_equals_single_process(void) {
     const char *spec = "lstm:8:seq,dropout:0.5,lstm:8,dropout:0.3,dense:3:softmax";
-    recur_model *m = model_of(spec), *ref = model_of(spec), *nodrop = model_of(spec);
-    recur_fit_options o = recur_fit_defaults();
-    o.batch_size = B, o.shuffle = 0;
-    CHECK(recur_mpi_fit(m, MPI_COMM_WORLD, x, y, (size_t)B * (size_t)size, &o) == RECUR_OK);
-    float l;
-    CHECK(recur_model_compute_gradients(ref, x, y, (size_t)B * (size_t)size, 1, &l) == RECUR_OK);
-    CHECK(recur_model_apply_gradients(ref) == RECUR_OK);
-    CHECK(recur_model_compute_gradients(nodrop, x, y, (size_t)B * (size_t)size, 0, &l) == RECUR_OK);
-    CHECK(recur_model_apply_gradients(nodrop) == RECUR_OK);
-    const double a = loss_of(m, NULL), b = loss_of(ref, NULL), c = loss_of(nodrop, NULL);
+    const double a = after_mpi_step(spec), b = after_one_process_step(spec, 1),
+                 c = after_one_process_step(spec, 0);
     if (!rel_close(a, b, 1e-5)) printf("rank %d: dropout loss %.9g against %.9g\n", rank, a, b);
     CHECK(rel_close(a, b, 1e-5));
     CHECK(!rel_close(a, c, 1e-4)); /* the masks mattered */
-    recur_model_destroy(m), recur_model_destroy(ref), recur_model_destroy(nodrop);
 }
 
 /* A masked token model (Embedding mask_zero, sparse embedding gradients)
