@@ -788,21 +788,35 @@ static void par_share(size_t B, int size, int r, size_t *first, size_t *rows) {
     *rows = base + (ur < extra);
 }
 
-/* Every process learns whether any failed: v[0] failures, v[1] the sum of
- * (rank + 1) over them (names the process when one failed). The local error
- * comes first; else one naming the other process. */
+/* Failure flags ride on the per-step sums: a failing process adds 1 and
+ * rank + 1, so after the sum f[0] counts the failures and f[1] names the
+ * process when one failed. */
+static void par_flag(const recur_model *m, recur_status local, double f[2]) {
+    f[0] = local ? 1.0 : 0.0, f[1] = local ? (double)m->par->rank + 1.0 : 0.0;
+}
+
+/* after the sum: the local error first, else one naming the failed process
+ * and what it was doing ("in forward"), at epoch and step when epoch >= 0 */
+static recur_status par_failed(const recur_model *m, recur_status local, const double f[2],
+                               const char *fn, const char *what, int epoch, int step) {
+    if (local || f[0] == 0.0) return local;
+    char pos[48];
+    const char *at = position(pos, sizeof pos, epoch, step);
+    const int size = m->par->size;
+    if (f[0] == 1.0)
+        return recur_fail(RECUR_ERR_STATE, "%s: process %d of %d failed %s%s", fn, (int)f[1] - 1,
+                          size, what, at);
+    return recur_fail(RECUR_ERR_STATE, "%s: %d of %d processes failed %s%s", fn, (int)f[0], size,
+                      what, at);
+}
+
+/* Every process learns whether any failed; see par_failed. */
 static recur_status par_agree(recur_model *m, recur_status local, const char *fn,
                               const char *where) {
-    const recur_parallel *p = m->par;
-    double v[2] = {local ? 1.0 : 0.0, local ? (double)p->rank + 1.0 : 0.0};
-    recur_status st = p->sum(p->user, v, 2);
-    if (st) return st;
-    if (local || v[0] == 0.0) return local;
-    if (v[0] == 1.0)
-        return recur_fail(RECUR_ERR_STATE, "%s: process %d of %d failed %s", fn, (int)v[1] - 1,
-                          p->size, where);
-    return recur_fail(RECUR_ERR_STATE, "%s: %d of %d processes failed %s", fn, (int)v[0],
-                      p->size, where);
+    double f[2];
+    par_flag(m, local, f);
+    recur_status st = m->par->sum(m->par->user, f, 2);
+    return st ? st : par_failed(m, local, f, fn, where, -1, 0);
 }
 
 /* process 0's parameters, optimizer state and training position everywhere */
@@ -837,14 +851,11 @@ static recur_status fit_step(recur_model *m, model_input x, const float *y, cons
         if ((o = forward(m, B, 1, &st))) entries = loss_entries(m, B);
     }
     if (p) { /* the global count first: each share's gradient is scaled by it */
-        double v[3] = {(double)entries, st ? 1.0 : 0.0, st ? (double)p->rank + 1.0 : 0.0};
+        double v[3] = {(double)entries};
+        par_flag(m, st, v + 1);
         recur_status ps = p->sum(p->user, v, 3);
         if (ps) return ps;
-        if (v[1] > 0.0) {
-            if (st) return st;
-            return recur_fail(RECUR_ERR_STATE, "%s: process %d failed in forward at epoch %d, step %d",
-                              fn, v[1] == 1.0 ? (int)v[2] - 1 : -1, epoch + 1, step + 1);
-        }
+        if ((ps = par_failed(m, st, v + 1, fn, "in forward", epoch, step))) return ps;
         entries = (long)v[0];
     }
     loss_sums batch = {0, 0, 0, 0};
@@ -860,14 +871,10 @@ static recur_status fit_step(recur_model *m, model_input x, const float *y, cons
     recur_status ws = p->grads_wait(p->user);
     for (int l = 0; l < m->nlayers; l++) m->layers[l].grads_summed = 1;
     if (ws) return ws;
-    double v[5] = {batch.loss, batch.abs_err, (double)batch.correct, st ? 1.0 : 0.0,
-                   st ? (double)p->rank + 1.0 : 0.0};
+    double v[5] = {batch.loss, batch.abs_err, (double)batch.correct};
+    par_flag(m, st, v + 3);
     if ((ws = p->sum(p->user, v, 5))) return ws;
-    if (v[3] > 0.0) {
-        if (st) return st;
-        return recur_fail(RECUR_ERR_STATE, "%s: process %d failed in backward at epoch %d, step %d",
-                          fn, v[3] == 1.0 ? (int)v[4] - 1 : -1, epoch + 1, step + 1);
-    }
+    if ((ws = par_failed(m, st, v + 3, fn, "in backward", epoch, step))) return ws;
     if (!isfinite(v[0])) {
         if (local_nan) return loss_fail(m, B, fn, epoch, step);
         return recur_fail(RECUR_ERR_NUMERIC,
