@@ -21,8 +21,9 @@
  *   i = sig(z_i+b_i)  f = sig(z_f+b_f)  g = act(z_c+b_c)  o = sig(z_o+b_o)
  *   c = f*c_prev + i*g                   h = o*act(c)
  * act is relu when `relu` is non-zero, else tanh. */
-typedef void (*lstm_postgemm_fwd_fn)(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                                     const float *c_prev, float *c, float *h, float *y);
+typedef void (*lstm_postgemm_fwd_fn)(size_t rows, size_t n, size_t H, int relu, float *z,
+                                     const float *b, const float *c_prev, float *c, float *h,
+                                     float *y);
 
 /* Backward gate math of one LSTM time step for `rows` batch rows and hidden
  * units [0, n) of H, strided as in the forward.
@@ -127,7 +128,11 @@ typedef struct simd_kernels {
     rnn_postgemm_bwd_fn rnn_bwd;
     f32_unary_fn vexp, vsigmoid, vtanh;
     f32_gemm_packed_fn gemm; /* the per-step GEMM on packed B */
-    size_t gemm_nr;          /* its panel width */
+    /* the same product in taller register tiles with software prefetch of the
+     * panel, for cores that run the wide FMAs natively (Intel's AVX-512); the
+     * same bits as gemm; NULL where the set has none */
+    f32_gemm_packed_fn gemm_tall;
+    size_t gemm_nr; /* its panel width */
     dropout_mask_fn dropout_mask;
 } simd_kernels;
 
@@ -143,8 +148,9 @@ extern const simd_kernels simd_kernels_neon;
 /* scalar: portable C with libm; the reference every other set is tested against */
 void lstm_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
                                const float *c_prev, float *c, float *h, float *y);
-void lstm_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
-                               const float *c_prev, const float *dy, const float *dh, float *dc);
+void lstm_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, float *gates,
+                               const float *c, const float *c_prev, const float *dy,
+                               const float *dh, float *dc);
 void gru_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
                               float *rg, const float *b, const float *h_prev, float *h, float *y);
 void gru_postgemm_fwd_reset__scalar(size_t rows, size_t n, size_t H, float *g, const float *rg,
@@ -157,19 +163,21 @@ void rnn_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, const f
                               const float *b, float *h, float *y);
 void rnn_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, const float *h,
                               const float *dy, const float *dh, float *dz);
-void f32_gemm_packed__scalar(size_t M, size_t N, size_t K1, const float *A1, size_t lda1,
-                             size_t K2, const float *A2, size_t lda2, const float *Bp, float *C,
-                             size_t ldc, int accumulate);
+void f32_gemm_packed__scalar(size_t M, size_t N, size_t K1, const float *A1, size_t lda1, size_t K2,
+                             const float *A2, size_t lda2, const float *Bp, float *C, size_t ldc,
+                             int accumulate);
 void f32_vexp__scalar(size_t n, const float *x, float *y);
 void f32_vsigmoid__scalar(size_t n, const float *x, float *y);
 void f32_vtanh__scalar(size_t n, const float *x, float *y);
-void dropout_mask__scalar(size_t n, uint64_t seed, uint32_t k0, float rate, float keep, float *mask);
+void dropout_mask__scalar(size_t n, uint64_t seed, uint32_t k0, float rate, float keep,
+                          float *mask);
 
 #if defined(__x86_64__) || defined(__i386__)
 void lstm_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
                              const float *c_prev, float *c, float *h, float *y);
-void lstm_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
-                             const float *c_prev, const float *dy, const float *dh, float *dc);
+void lstm_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, float *gates,
+                             const float *c, const float *c_prev, const float *dy, const float *dh,
+                             float *dc);
 void gru_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
                             float *rg, const float *b, const float *h_prev, float *h, float *y);
 void gru_postgemm_fwd_reset__avx2(size_t rows, size_t n, size_t H, float *g, const float *rg,
@@ -186,14 +194,15 @@ void f32_vexp__avx2(size_t n, const float *x, float *y);
 void f32_vsigmoid__avx2(size_t n, const float *x, float *y);
 void f32_vtanh__avx2(size_t n, const float *x, float *y);
 void dropout_mask__avx2(size_t n, uint64_t seed, uint32_t k0, float rate, float keep, float *mask);
-void f32_gemm_packed__avx2(size_t M, size_t N, size_t K1, const float *A1, size_t lda1,
-                           size_t K2, const float *A2, size_t lda2, const float *Bp, float *C,
-                           size_t ldc, int accumulate);
+void f32_gemm_packed__avx2(size_t M, size_t N, size_t K1, const float *A1, size_t lda1, size_t K2,
+                           const float *A2, size_t lda2, const float *Bp, float *C, size_t ldc,
+                           int accumulate);
 
 void lstm_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
                                const float *c_prev, float *c, float *h, float *y);
-void lstm_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
-                               const float *c_prev, const float *dy, const float *dh, float *dc);
+void lstm_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, float *gates,
+                               const float *c, const float *c_prev, const float *dy,
+                               const float *dh, float *dc);
 void gru_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
                               float *rg, const float *b, const float *h_prev, float *h, float *y);
 void gru_postgemm_fwd_reset__avx512(size_t rows, size_t n, size_t H, float *g, const float *rg,
@@ -209,17 +218,22 @@ void rnn_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, const f
 void f32_vexp__avx512(size_t n, const float *x, float *y);
 void f32_vsigmoid__avx512(size_t n, const float *x, float *y);
 void f32_vtanh__avx512(size_t n, const float *x, float *y);
-void dropout_mask__avx512(size_t n, uint64_t seed, uint32_t k0, float rate, float keep, float *mask);
-void f32_gemm_packed__avx512(size_t M, size_t N, size_t K1, const float *A1, size_t lda1,
-                             size_t K2, const float *A2, size_t lda2, const float *Bp, float *C,
-                             size_t ldc, int accumulate);
+void dropout_mask__avx512(size_t n, uint64_t seed, uint32_t k0, float rate, float keep,
+                          float *mask);
+void f32_gemm_packed__avx512(size_t M, size_t N, size_t K1, const float *A1, size_t lda1, size_t K2,
+                             const float *A2, size_t lda2, const float *Bp, float *C, size_t ldc,
+                             int accumulate);
+void f32_gemm_packed__avx512_tall(size_t M, size_t N, size_t K1, const float *A1, size_t lda1,
+                                  size_t K2, const float *A2, size_t lda2, const float *Bp,
+                                  float *C, size_t ldc, int accumulate);
 #endif
 
 #if defined(__aarch64__)
 void lstm_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
                              const float *c_prev, float *c, float *h, float *y);
-void lstm_postgemm_bwd__neon(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
-                             const float *c_prev, const float *dy, const float *dh, float *dc);
+void lstm_postgemm_bwd__neon(size_t rows, size_t n, size_t H, int relu, float *gates,
+                             const float *c, const float *c_prev, const float *dy, const float *dh,
+                             float *dc);
 void gru_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
                             float *rg, const float *b, const float *h_prev, float *h, float *y);
 void gru_postgemm_fwd_reset__neon(size_t rows, size_t n, size_t H, float *g, const float *rg,

@@ -35,7 +35,9 @@ const simd_kernels *recur_kernels(void) {
     return chosen;
 }
 
-const char *recur_isa(void) { return recur_kernels()->name; }
+const char *recur_isa(void) {
+    return recur_kernels()->name;
+}
 
 /* The CPU's kind for the time loop's choices: Intel's cores with AVX-512
  * run 512-bit FMAs natively (two ports on Xeons) and have 2 MiB of L2, AMD's
@@ -47,9 +49,12 @@ static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
 
 static void choose_cpu(void) {
     const char *v = getenv("RECUR_CPU");
-    if (v && !strcmp(v, "intel")) cpu_kind = RECUR_CPU_INTEL;
-    else if (v && !strcmp(v, "amd")) cpu_kind = RECUR_CPU_AMD;
-    else if (v && !strcmp(v, "generic")) cpu_kind = RECUR_CPU_GENERIC;
+    if (v && !strcmp(v, "intel"))
+        cpu_kind = RECUR_CPU_INTEL;
+    else if (v && !strcmp(v, "amd"))
+        cpu_kind = RECUR_CPU_AMD;
+    else if (v && !strcmp(v, "generic"))
+        cpu_kind = RECUR_CPU_GENERIC;
 #if defined(__x86_64__)
     else {
         __builtin_cpu_init();
@@ -66,15 +71,16 @@ recur_cpu recur_cpu_kind(void) {
 }
 
 /* the rules AMD's and unknown CPUs share (measured on a Zen 4) */
-#define ZEN4_RULES                                                                                \
-    "rows split unless under 4 rows a thread; input fused up to 1 MiB of weights, or 8 MiB "      \
+#define ZEN4_RULES                                                                                 \
+    "rows split unless under 4 rows a thread; input fused up to 1 MiB of weights, or 8 MiB "       \
     "at a batch of 32 or more"
 
 const char *recur_tuning(void) {
     static const char *const text[] = {
         [RECUR_CPU_GENERIC] = "cpu generic: " ZEN4_RULES,
-        [RECUR_CPU_INTEL] = "cpu intel: units split also at 8 or fewer rows a thread once U is "
-                            "2 MiB; input fused only up to 1 MiB of weights",
+        [RECUR_CPU_INTEL] = "cpu intel: per-step GEMM in tiles of up to 12 rows with the panel "
+                            "prefetched (AVX-512); units split also at 8 or fewer rows a thread "
+                            "once U is 2 MiB; input fused only up to 1 MiB of weights",
         [RECUR_CPU_AMD] = "cpu amd: " ZEN4_RULES};
     return text[recur_cpu_kind()];
 }

@@ -102,7 +102,9 @@ static int fuse_input(const rnn_dims *d, int64_t G, int nt, int units) {
 }
 
 rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k) {
-    rnn_plan p = {k->gemm, (int64_t)k->gemm_nr, recur_threads(), 0, 0};
+    /* Intel's native 512-bit FMAs: the taller tile with prefetch (same bits) */
+    const int tall = recur_cpu_kind() == RECUR_CPU_INTEL && k->gemm_tall;
+    rnn_plan p = {tall ? k->gemm_tall : k->gemm, (int64_t)k->gemm_nr, recur_threads(), 0, 0};
     p.units = use_unit_split(d, G, p.nt, p.nr);
     p.fuse = fuse_input(d, G, p.nt, p.units);
     return p;

@@ -41,9 +41,15 @@ static double ulp_err(float got, double want) {
     return fabs((double)got - want) / ulp;
 }
 
-static double ref_exp(double x) { return exp(x); }
-static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
-static double ref_tanh(double x) { return tanh(x); }
+static double ref_exp(double x) {
+    return exp(x);
+}
+static double ref_sigmoid(double x) {
+    return 1.0 / (1.0 + exp(-x));
+}
+static double ref_tanh(double x) {
+    return tanh(x);
+}
 
 typedef struct {
     double max_ulp, max_abs, worst_x;
@@ -112,10 +118,17 @@ static void test_vmath_special_values(void) {
 static void fill_mixed(test_rng *r, float *p, size_t n) {
     for (size_t k = 0; k < n; k++) {
         switch (rng_next(r) % 8) {
-        case 0: p[k] = 0.0f; break;
-        case 1: p[k] = (float)rng_uniform(r, -60, 60); break;
-        case 2: p[k] = (rng_next(r) & 1) ? 1e4f : -1e4f; break;
-        default: p[k] = (float)rng_uniform(r, -3, 3);
+        case 0:
+            p[k] = 0.0f;
+            break;
+        case 1:
+            p[k] = (float)rng_uniform(r, -60, 60);
+            break;
+        case 2:
+            p[k] = (rng_next(r) & 1) ? 1e4f : -1e4f;
+            break;
+        default:
+            p[k] = (float)rng_uniform(r, -3, 3);
         }
     }
 }
@@ -282,8 +295,8 @@ static void test_lstm_fwd_matches_scalar(void) {
                 CU_ASSERT(close_to_cell(c, cr, zr, cp, rows, H, KERNEL_TOL));
                 CU_ASSERT(close_to_cell(h, hr, zr, cp, rows, H, KERNEL_TOL));
                 CU_ASSERT(memcmp(y, h, RH * sizeof(float)) == 0); /* y: the same h again */
-                CU_ASSERT(guard_intact(z, rows * G) && guard_intact(c, RH) &&
-                          guard_intact(h, RH) && guard_intact(y, RH));
+                CU_ASSERT(guard_intact(z, rows * G) && guard_intact(c, RH) && guard_intact(h, RH) &&
+                          guard_intact(y, RH));
                 /* c may alias c_prev (the inference path updates it in place) */
                 memcpy(z, zr, rows * G * sizeof(float));
                 fill_mixed(&r, z, rows * G);
@@ -374,23 +387,28 @@ static float *pack_panels(const float *B, size_t ldb, size_t K, size_t N, size_t
     return Bp;
 }
 
-/* The register-blocked GEMMs on packed B against a double-precision loop:
- * every row remainder of the 6- and 8-row tiles, column tails inside a panel,
+/* The register-blocked GEMMs on packed B against a double-precision loop
+ * (and a set's tall variant against its gemm, bit for bit): every row
+ * remainder of the 6-, 8- and 12-row tiles, column tails inside a panel,
  * several panels, one source or two (K1 + K2, either empty), padded leading
  * dimensions, overwrite and accumulate, and no writes outside C's rows. */
 static void test_gemm_matches_reference(void) {
-    static const size_t Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 16, 17},
+    static const size_t Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 16, 17, 23, 25, 36, 64},
                         Ns[] = {1, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100},
                         Ks[][2] = {{1, 0}, {5, 0}, {128, 0}, {0, 7}, {3, 5}, {28, 128}};
     test_rng r = {17};
-    for (int k = 0; k < nsets; k++) {
-        if (!sets[k]->gemm) continue;
-        CU_ASSERT(sets[k]->gemm_nr > 0 && sets[k]->gemm_nr % 4 == 0);
+    for (int k = 0; k < 2 * nsets; k++) {
+        /* each set's gemm, then its gemm_tall where it has one */
+        const simd_kernels *set = sets[k % nsets];
+        const f32_gemm_packed_fn gemm = k < nsets ? set->gemm : set->gemm_tall;
+        if (!gemm) continue;
+        CU_ASSERT(set->gemm_nr > 0 && set->gemm_nr % 4 == 0);
         for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
             for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
                 for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++)
                     for (int acc = 0; acc < 2; acc++) {
-                        const size_t M = Ms[a], N = Ns[b], K1 = Ks[c][0], K2 = Ks[c][1], K = K1 + K2;
+                        const size_t M = Ms[a], N = Ns[b], K1 = Ks[c][0], K2 = Ks[c][1],
+                                     K = K1 + K2;
                         const size_t lda1 = K1 + 3, lda2 = K2 + 1, ldb = N + 5, ldc = N + 2;
                         float *A1 = alloc_guarded(M * lda1 + 1), *A2 = alloc_guarded(M * lda2 + 1);
                         float *B = malloc(K * ldb * sizeof(float) + 1);
@@ -400,21 +418,30 @@ static void test_gemm_matches_reference(void) {
                         fill_uniform(&r, B, K * ldb, -1, 1);
                         fill_uniform(&r, C, M * ldc, -1, 1);
                         memcpy(C0, C, M * ldc * sizeof(float));
-                        float *Bp = pack_panels(B, ldb, K, N, sets[k]->gemm_nr);
-                        sets[k]->gemm(M, N, K1, A1, lda1, K2, K2 ? A2 : NULL, lda2, Bp, C, ldc, acc);
+                        float *Bp = pack_panels(B, ldb, K, N, set->gemm_nr);
+                        gemm(M, N, K1, A1, lda1, K2, K2 ? A2 : NULL, lda2, Bp, C, ldc, acc);
                         int good = guard_intact(C, M * ldc);
+                        if (k >= nsets) { /* the tall tiles sum in gemm's order: its bits */
+                            float *C1 = malloc(M * ldc * sizeof(float));
+                            memcpy(C1, C0, M * ldc * sizeof(float));
+                            set->gemm(M, N, K1, A1, lda1, K2, K2 ? A2 : NULL, lda2, Bp, C1, ldc,
+                                      acc);
+                            good &= memcmp(C1, C, M * ldc * sizeof(float)) == 0;
+                            free(C1);
+                        }
                         for (size_t i = 0; i < M; i++)
                             for (size_t j = 0; j < ldc; j++) {
                                 double want = acc || j >= N ? C0[i * ldc + j] : 0.0;
                                 for (size_t q = 0; j < N && q < K; q++)
-                                    want += (double)(q < K1 ? A1[i * lda1 + q] : A2[i * lda2 + q - K1]) *
+                                    want += (double)(q < K1 ? A1[i * lda1 + q]
+                                                            : A2[i * lda2 + q - K1]) *
                                             B[q * ldb + j];
                                 if (!(fabs(C[i * ldc + j] - want) <= 1e-5 * (1 + sqrt((double)K))))
                                     good = 0;
                             }
                         if (!good)
-                            printf("\n    %s gemm M=%zu N=%zu K1=%zu K2=%zu acc=%d wrong",
-                                   sets[k]->name, M, N, K1, K2, acc);
+                            printf("\n    %s %s M=%zu N=%zu K1=%zu K2=%zu acc=%d wrong", set->name,
+                                   k < nsets ? "gemm" : "gemm_tall", M, N, K1, K2, acc);
                         CU_ASSERT(good);
                         free(A1), free(A2), free(B), free(Bp), free(C), free(C0);
                     }
@@ -469,7 +496,8 @@ static void test_lstm_kernels_on_unit_ranges(void) {
     for (int k = 0; k <= nsets; k++)
         for (int relu = 0; relu < 2; relu++) {
             const size_t rows = 3, H = 37, n1 = 21, G = 4 * H, RH = rows * H;
-            float z[3 * 148], zs[3 * 148], b[148], cp[111], c[111], cs[111], h[111], hs[111], ys[111];
+            float z[3 * 148], zs[3 * 148], b[148], cp[111], c[111], cs[111], h[111], hs[111],
+                ys[111];
             float dy[111], dh[111], dc[111], dcs[111];
             fill_mixed(&r, z, rows * G);
             fill_mixed(&r, b, G);
@@ -480,14 +508,16 @@ static void test_lstm_kernels_on_unit_ranges(void) {
             all[k]->lstm_fwd(rows, H - n1, H, relu, zs + n1, b + n1, cp + n1, cs + n1, hs + n1,
                              ys + n1);
             CU_ASSERT(memcmp(ys, hs, sizeof hs) == 0);
-            CU_ASSERT(!memcmp(z, zs, sizeof z) && !memcmp(c, cs, sizeof c) && !memcmp(h, hs, sizeof h));
+            CU_ASSERT(!memcmp(z, zs, sizeof z) && !memcmp(c, cs, sizeof c) &&
+                      !memcmp(h, hs, sizeof h));
             fill_uniform(&r, dy, RH, -1, 1);
             fill_uniform(&r, dh, RH, -1, 1);
             fill_uniform(&r, dc, RH, -1, 1);
             memcpy(dcs, dc, sizeof dc);
             all[k]->lstm_bwd(rows, H, H, relu, z, c, cp, dy, dh, dc);
             all[k]->lstm_bwd(rows, n1, H, relu, zs, c, cp, dy, dh, dcs);
-            all[k]->lstm_bwd(rows, H - n1, H, relu, zs + n1, c + n1, cp + n1, dy + n1, dh + n1, dcs + n1);
+            all[k]->lstm_bwd(rows, H - n1, H, relu, zs + n1, c + n1, cp + n1, dy + n1, dh + n1,
+                             dcs + n1);
             CU_ASSERT(!memcmp(z, zs, sizeof z) && !memcmp(dc, dcs, sizeof dc));
         }
 }

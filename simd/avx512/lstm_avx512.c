@@ -113,6 +113,7 @@ const simd_kernels simd_kernels_avx512 = {
     .vsigmoid = f32_vsigmoid__avx512,
     .vtanh = f32_vtanh__avx512,
     .gemm = f32_gemm_packed__avx512,
+    .gemm_tall = f32_gemm_packed__avx512_tall,
     .gemm_nr = 32,
     .dropout_mask = dropout_mask__avx512,
 };
