@@ -84,6 +84,24 @@ static inline __attribute__((always_inline)) void tile(const int mr, size_t K1, 
 #undef SOURCE
 }
 
+/* A tile of mr rows at C (rows of A1, A2 and C at their first row), with the
+ * height a constant in each case so every tile is fully unrolled. */
+static inline __attribute__((always_inline)) void
+tile_rows(size_t mr, size_t K1, const float *A1, size_t lda1, size_t K2, const float *A2,
+          size_t lda2, const float *P, float *C, size_t ldc, int accumulate, __mmask16 m0,
+          __mmask16 m1, const int pfd) {
+    switch (mr) {
+        // clang-format off
+#define CASE(R) case R: tile(R, K1, A1, lda1, K2, A2, lda2, P, C, ldc, accumulate, m0, m1, pfd); break;
+        CASE(12) CASE(11) CASE(10) CASE(9) CASE(8) CASE(7) CASE(6) CASE(5) CASE(4) CASE(3) CASE(2)
+        CASE(1)
+#undef CASE
+    default: break;
+        // clang-format on
+    }
+}
+
+/* Rows in tiles of 8, the remainder last; no prefetch. */
 void f32_gemm_packed__avx512(size_t M, size_t N, size_t K1, const float *A1, size_t lda1, size_t K2,
                              const float *A2, size_t lda2, const float *Bp, float *C, size_t ldc,
                              int accumulate) {
@@ -91,46 +109,16 @@ void f32_gemm_packed__avx512(size_t M, size_t N, size_t K1, const float *A1, siz
     for (size_t n = 0; n < N; n += 32) {
         const __mmask16 m0 = lanes(N - n), m1 = N - n > 16 ? lanes(N - n - 16) : 0;
         const float *P = Bp + n * (K1 + K2); /* panel n / 32 */
-        float *Cn = C + n;
-        size_t m = 0;
-        /* constant mr so each call inlines into a fully unrolled tile */
-        for (; m + 8 <= M; m += 8)
-            tile(8, K1, A1 + m * lda1, lda1, K2, A2 + m * lda2, lda2, P, Cn + m * ldc, ldc,
-                 accumulate, m0, m1, 0);
-        const float *Am = A1 + m * lda1, *Bm = A2 + m * lda2;
-        float *Cm = Cn + m * ldc;
-        switch (M - m) {
-        case 7:
-            tile(7, K1, Am, lda1, K2, Bm, lda2, P, Cm, ldc, accumulate, m0, m1, 0);
-            break;
-        case 6:
-            tile(6, K1, Am, lda1, K2, Bm, lda2, P, Cm, ldc, accumulate, m0, m1, 0);
-            break;
-        case 5:
-            tile(5, K1, Am, lda1, K2, Bm, lda2, P, Cm, ldc, accumulate, m0, m1, 0);
-            break;
-        case 4:
-            tile(4, K1, Am, lda1, K2, Bm, lda2, P, Cm, ldc, accumulate, m0, m1, 0);
-            break;
-        case 3:
-            tile(3, K1, Am, lda1, K2, Bm, lda2, P, Cm, ldc, accumulate, m0, m1, 0);
-            break;
-        case 2:
-            tile(2, K1, Am, lda1, K2, Bm, lda2, P, Cm, ldc, accumulate, m0, m1, 0);
-            break;
-        case 1:
-            tile(1, K1, Am, lda1, K2, Bm, lda2, P, Cm, ldc, accumulate, m0, m1, 0);
-            break;
-        default:
-            break;
-        }
+        for (size_t m = 0; m < M; m += 8)
+            tile_rows(M - m < 8 ? M - m : 8, K1, A1 + m * lda1, lda1, K2, A2 + m * lda2, lda2, P,
+                      C + m * ldc + n, ldc, accumulate, m0, m1, 0);
     }
 }
 
 /* Taller tiles: up to 12 rows x 32 columns, the rows dealt out evenly (M =
  * 16: two tiles of 8; M = 64: six of 10 or 11), so a panel is walked
  * ceil(M / 12) times, not ceil(M / 8), and each k's two panel loads feed up to
- * 24 FMAs. */
+ * 24 FMAs; the panel prefetched 8 k ahead. */
 void f32_gemm_packed__avx512_tall(size_t M, size_t N, size_t K1, const float *A1, size_t lda1,
                                   size_t K2, const float *A2, size_t lda2, const float *Bp,
                                   float *C, size_t ldc, int accumulate) {
@@ -139,22 +127,10 @@ void f32_gemm_packed__avx512_tall(size_t M, size_t N, size_t K1, const float *A1
     for (size_t n = 0; n < N; n += 32) {
         const __mmask16 m0 = lanes(N - n), m1 = N - n > 16 ? lanes(N - n - 16) : 0;
         const float *P = Bp + n * (K1 + K2);
-        float *Cn = C + n;
         for (size_t q = 0, m = 0; q < tiles; q++) {
             const size_t mr = M / tiles + (q < M % tiles);
-            const float *Am = A1 + m * lda1, *Bm = A2 + m * lda2;
-            float *Cm = Cn + m * ldc;
-            switch (mr) {
-#define CASE(R)                                                                                    \
-    case R:                                                                                        \
-        tile(R, K1, Am, lda1, K2, Bm, lda2, P, Cm, ldc, accumulate, m0, m1, 0);                    \
-        break;
-                CASE(12)
-                CASE(11) CASE(10) CASE(9) CASE(8) CASE(7) CASE(6) CASE(5) CASE(4) CASE(3) CASE(2)
-                    CASE(1)
-#undef CASE
-                        default : break;
-            }
+            tile_rows(mr, K1, A1 + m * lda1, lda1, K2, A2 + m * lda2, lda2, P, C + m * ldc + n, ldc,
+                      accumulate, m0, m1, 8);
             m += mr;
         }
     }
