@@ -165,7 +165,7 @@ recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const fl
         return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", fn,
                           s.scratch_size);
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, k);
+    const rnn_plan p = rnn_plan_of(&s.d, G, k, 1);
     gru_call c = {.s = &s,
                   .p = &p,
                   .k = k,
@@ -289,7 +289,7 @@ recur_status recur_gru_backward(const recur_gru_desc *d, const float *W, const f
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 3 * H;
     char *mem = workspace;
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, k);
+    const rnn_plan p = rnn_plan_of(&s.d, G, k, 0);
     const int64_t nph = (H + p.nr - 1) / p.nr, npi = p.fuse ? (I + p.nr - 1) / p.nr : 0;
     gru_call c = {.s = &s,
                   .p = &p,

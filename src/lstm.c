@@ -170,7 +170,7 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
                               fn, s.scratch_size);
     }
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, k);
+    const rnn_plan p = rnn_plan_of(&s.d, G, k, 1);
     lstm_call c = {.d = &s.d,
                    .p = &p,
                    .k = k,
@@ -273,7 +273,7 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 4 * H;
     char *mem = workspace;
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, k);
+    const rnn_plan p = rnn_plan_of(&s.d, G, k, 0);
     const int64_t nph = (H + p.nr - 1) / p.nr, npi = p.fuse ? (I + p.nr - 1) / p.nr : 0;
     lstm_call c = {.d = &s.d,
                    .p = &p,

@@ -125,7 +125,7 @@ recur_status recur_rnn_forward(const recur_rnn_desc *d, const float *W, const fl
         return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", fn,
                           s.scratch_size);
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, H, k);
+    const rnn_plan p = rnn_plan_of(&s.d, H, k, 1);
     rnn_call c = {.d = &s.d,
                   .p = &p,
                   .k = k,
@@ -211,7 +211,7 @@ recur_status recur_rnn_backward(const recur_rnn_desc *d, const float *W, const f
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H;
     char *mem = workspace;
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, H, k);
+    const rnn_plan p = rnn_plan_of(&s.d, H, k, 0);
     const int64_t nph = (H + p.nr - 1) / p.nr, npi = p.fuse ? (I + p.nr - 1) / p.nr : 0;
     rnn_call c = {.d = &s.d,
                   .p = &p,

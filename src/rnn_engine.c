@@ -65,15 +65,21 @@ recur_status rnn_check_workspace(const void *ws, const char *fn) {
  * while half of it stays in its L2 under the unit split: at 8 rows a thread
  * (B = 16, 2 threads) the unit split with the input hoisted won, H = 512:
  * forward 8.7 vs 10.4 ms, training 23.9 vs 27.9; H = 1024: 41.2 vs 48.0 and
- * 110 vs 125 ms; at H = 128 it lost (B = 32: 4.2 vs 3.2 ms).
+ * 110 vs 125 ms; at H = 128 it lost (B = 32: 4.2 vs 3.2 ms). There a
+ * forward over 2 MiB of U also splits units at any batch (LSTM, 2 threads, B
+ * = 64, H = 512: 31.3 vs 28.7 ms, T = 100: 120 vs 111; GRU H = 1024: 84.3 vs
+ * 79.1), while its backward, which streams U^T once for dh and not the
+ * weight-gradient GEMMs' inputs, keeps the rows (mixed with units: 85 vs 80
+ * ms at H = 512, 308 vs 315 at H = 1024).
  * RECUR_LSTM_SPLIT=rows|units forces one (tests). */
-static int use_unit_split(const rnn_dims *d, int64_t G, int nt, int64_t nr) {
+static int use_unit_split(const rnn_dims *d, int64_t G, int nt, int64_t nr, int forward) {
     int forced = recur_lstm_split_override();
     if (forced) return forced == 2 && nt > 1 && d->H > nr;
     if (nt < 2 || d->H < nr * nt) return 0;
     if (d->B < 4 * nt) return 1;
     const size_t u_bytes = (size_t)d->H * (size_t)G * sizeof(float);
-    return recur_cpu_kind() == RECUR_CPU_INTEL && d->B <= 8 * nt && u_bytes >= ((size_t)2 << 20);
+    if (recur_cpu_kind() != RECUR_CPU_INTEL || u_bytes < ((size_t)2 << 20)) return 0;
+    return d->B <= 8 * nt || forward;
 }
 
 /* Whether the per-step GEMM also takes the input: Z_t = [x_t | h_{t-1}] [W; U]
@@ -101,11 +107,11 @@ static int fuse_input(const rnn_dims *d, int64_t G, int nt, int units) {
     return bytes <= ((size_t)8 << 20) && d->B >= 32;
 }
 
-rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k) {
+rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k, int forward) {
     /* Intel's native 512-bit FMAs: the taller tile with prefetch (same bits) */
     const int tall = recur_cpu_kind() == RECUR_CPU_INTEL && k->gemm_tall;
     rnn_plan p = {tall ? k->gemm_tall : k->gemm, (int64_t)k->gemm_nr, recur_threads(), 0, 0};
-    p.units = use_unit_split(d, G, p.nt, p.nr);
+    p.units = use_unit_split(d, G, p.nt, p.nr, forward);
     p.fuse = fuse_input(d, G, p.nt, p.units);
     return p;
 }

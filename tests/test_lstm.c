@@ -436,6 +436,11 @@ static void test_cpu_kind_choices(void) {
     /* 2 MiB of W and U at B = 32: 1 and 3 threads (11 rows each) make the
      * same choice of fusing the input product, so the same bits */
     CU_ASSERT(threads_agree((shape){2, 32, 256, 256, 0}, 79, 3));
+    /* 2.25 MiB of U at 20 rows a thread: on Intel the forward splits hidden
+     * units, the backward batch rows; the same bits as one thread */
+    const shape wide = {2, 40, 8, 384, 0};
+    CU_ASSERT(check_shape(wide, 80) <= TOL);
+    CU_ASSERT(threads_agree(wide, 81, 2));
 }
 
 /* ---- Masks ------------------------------------------------------------------ */
