@@ -858,8 +858,9 @@ static recur_status fit_step(recur_model *m, model_input x, const float *y, cons
         if ((ps = par_failed(m, st, v + 1, fn, "in forward", epoch, step))) return ps;
         entries = (long)v[0];
     }
+    if (st) return st; /* one process's forward failed (with p, par_failed returned) */
     loss_sums batch = {0, 0, 0, 0};
-    if (B) batch = loss_forward_backward_of(m, o, m->yb, B, 1, p ? entries : 0);
+    if (B) batch = loss_forward_backward_of(m, o, m->yb, B, 1, entries);
     if (!p) {
         if (!isfinite(batch.loss)) return loss_fail(m, B, fn, epoch, step);
         if ((st = backward(m, B))) return st;
