@@ -368,9 +368,8 @@ const char *bench_cpu_name(char *buf, size_t size) {
         else if (!strncmp(line, "cpu family", 10) && family < 0) family = atoi(v);
         else if (!strncmp(line, "model name", 10)) snprintf(name, sizeof name, "%s", v);
         else if (!strncmp(line, "model", 5) && model < 0) model = atoi(v);
-        else if (line[0] == '\n' || !strncmp(line, "processor", 9)) {
-            if (model >= 0) break;
-        }
+        else if (!strncmp(line, "processor", 9) && model >= 0)
+            break; /* the second processor */
     }
     if (f) fclose(f);
     snprintf(buf, size, "%s (%s, family %d, model %d)", name, vendor, family, model);

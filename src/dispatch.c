@@ -35,9 +35,7 @@ const simd_kernels *recur_kernels(void) {
     return chosen;
 }
 
-const char *recur_isa(void) {
-    return recur_kernels()->name;
-}
+const char *recur_isa(void) { return recur_kernels()->name; }
 
 /* The CPU's kind for the time loop's choices: Intel's cores with AVX-512
  * run 512-bit FMAs natively (two ports on Xeons) and have 2 MiB of L2, AMD's

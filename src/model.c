@@ -284,19 +284,6 @@ static const float *forward(recur_model *m, int B, int training, recur_status *s
     return in;
 }
 
-/* Layer by layer from the last; the last layer's dout holds dLoss/d(out) (or
- * dLoss/d(logits) for the fused softmax + cross-entropy). */
-static recur_status backward(recur_model *m, int B) {
-    for (int l = m->nlayers - 1; l >= 0; l--) {
-        layer *L = &m->layers[l];
-        recur_status st = L->ops->backward(m, L, l, B, l > 0 ? m->layers[l - 1].dout : NULL);
-        if (st) return st;
-        if (m->grad_fn && L->nparams) m->grad_fn(m->grad_user, L->w_off, L->nparams);
-        if (m->par && L->nparams) m->par->grads_ready(m->par->user, m->grads, L->w_off, L->nparams);
-    }
-    return RECUR_OK;
-}
-
 /* Data-parallel: the layers backward did not reach (a failure, or a process
  * with no rows in the last batch) still join the sums, in the same order as
  * backward: zeros for no rows, NaN after a failure (so every process refuses
@@ -311,10 +298,12 @@ static void post_rest(recur_model *m, int from, float fill) {
     }
 }
 
-/* backward for data-parallel steps: every layer's range is posted whatever
- * happens; rows 0 posts zeros */
-static recur_status backward_par(recur_model *m, int B) {
-    if (B == 0) {
+/* Layer by layer from the last; the last layer's dout holds dLoss/d(out) (or
+ * dLoss/d(logits) for the fused softmax + cross-entropy). In a data-parallel
+ * step (m->par) every layer's range is posted whatever happens: as soon as it
+ * is final, or by post_rest (B = 0 or a failure). */
+static recur_status backward(recur_model *m, int B) {
+    if (m->par && B == 0) {
         post_rest(m, m->nlayers - 1, 0.0f);
         return RECUR_OK;
     }
@@ -322,11 +311,11 @@ static recur_status backward_par(recur_model *m, int B) {
         layer *L = &m->layers[l];
         recur_status st = L->ops->backward(m, L, l, B, l > 0 ? m->layers[l - 1].dout : NULL);
         if (st) {
-            post_rest(m, l, NAN);
+            if (m->par) post_rest(m, l, NAN);
             return st;
         }
         if (m->grad_fn && L->nparams) m->grad_fn(m->grad_user, L->w_off, L->nparams);
-        if (L->nparams) m->par->grads_ready(m->par->user, m->grads, L->w_off, L->nparams);
+        if (m->par && L->nparams) m->par->grads_ready(m->par->user, m->grads, L->w_off, L->nparams);
     }
     return RECUR_OK;
 }
@@ -868,7 +857,7 @@ static recur_status fit_step(recur_model *m, model_input x, const float *y, cons
         return apply_step(m, fn, epoch, step);
     }
     const int local_nan = !isfinite(batch.loss);
-    st = backward_par(m, B);
+    st = backward(m, B);
     recur_status ws = p->grads_wait(p->user);
     for (int l = 0; l < m->nlayers; l++) m->layers[l].grads_summed = 1;
     if (ws) return ws;

@@ -100,10 +100,6 @@ static int argmax(const float *v, int n) {
     return best;
 }
 
-/* Each entry (a sample, or a valid step of one for per-step targets) weighs
- * 1/count, count = the batch's valid entries; masked steps weigh 0 (Keras 3's
- * masked mean) and get a zero gradient. out and dout are time-major [S][B][C]
- * (row t * B + b) while y is per sample, [B][S] labels or [B][S][C] targets. */
 long loss_entries(const recur_model *m, int B) {
     const layer *last = &m->layers[m->nlayers - 1];
     const unsigned char *mask = last->out_mask; /* [S][B], NULL: all valid */
@@ -113,6 +109,11 @@ long loss_entries(const recur_model *m, int B) {
     return count;
 }
 
+/* Each entry (a sample, or a valid step of one for per-step targets) weighs
+ * 1/count, count = the batch's valid entries (or the global batch's, given);
+ * masked steps weigh 0 (Keras 3's masked mean) and get a zero gradient. out
+ * and dout are time-major [S][B][C] (row t * B + b) while y is per sample,
+ * [B][S] labels or [B][S][C] targets. */
 loss_sums loss_forward_backward(recur_model *m, const float *out, const float *y, int B,
                                 int want_grad) {
     return loss_forward_backward_of(m, out, y, B, want_grad, 0);

@@ -93,7 +93,7 @@ static int use_unit_split(const rnn_dims *d, int64_t G, int nt, int64_t nr, int 
  * the Intel Xeon the big GEMMs won past 1 MiB (T = 100, B = 64, H = 512:
  * training 355 vs 379 ms, forward 127 vs 132). RECUR_LSTM_FUSE=0|1 forces it
  * (tests). */
-static int fuse_input(const rnn_dims *d, int64_t G, int nt, int units) {
+static int fuse_input(const rnn_dims *d, int64_t G) {
     const int forced = recur_lstm_fuse_override();
     if (forced >= 0) return forced;
     const size_t bytes = (size_t)(d->I + d->H) * (size_t)G * sizeof(float);
@@ -103,7 +103,6 @@ static int fuse_input(const rnn_dims *d, int64_t G, int nt, int units) {
      * threads, so a batch of 32. A rule on the batch alone, not on the rows
      * a thread gets: fused and hoisted products round differently, and the
      * choice must not move with the thread count. */
-    (void)nt, (void)units;
     return bytes <= ((size_t)8 << 20) && d->B >= 32;
 }
 
@@ -112,7 +111,7 @@ rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k, int fo
     const int tall = recur_cpu_kind() == RECUR_CPU_INTEL && k->gemm_tall;
     rnn_plan p = {tall ? k->gemm_tall : k->gemm, (int64_t)k->gemm_nr, recur_threads(), 0, 0};
     p.units = use_unit_split(d, G, p.nt, p.nr, forward);
-    p.fuse = fuse_input(d, G, p.nt, p.units);
+    p.fuse = fuse_input(d, G);
     return p;
 }
 

@@ -466,11 +466,7 @@ static void test_all_valid_mask_equals_none(void) {
     p.mask = malloc(p.ny / p.s.H);
     memset(p.mask, 1, p.ny / p.s.H);
     CU_ASSERT_FATAL(run_recur(&p, &ones));
-    CU_ASSERT(same(ones.y, none.y, p.ny) && same(ones.hT, none.hT, p.nh) &&
-              same(ones.cT, none.cT, p.nh) && same(ones.dx, none.dx, p.nx) &&
-              same(ones.dh0, none.dh0, p.nh) && same(ones.dc0, none.dc0, p.nh) &&
-              same(ones.dW, none.dW, p.nW) && same(ones.dU, none.dU, p.nU) &&
-              same(ones.db, none.db, p.nb));
+    CU_ASSERT(same_result(&ones, &none, &p));
     result_free(&none);
     result_free(&ones);
     problem_free(&p);
