@@ -239,7 +239,7 @@ static rnn_block my_block(const rnn_dims *d, const rnn_plan *p) {
 void rnn_loop_run(const rnn_dims *d, const rnn_plan *p, const rnn_loop *l) {
 #pragma omp parallel num_threads(loop_threads(d, p))
     {
-        recur_omp_enter();
+        const recur_fpmode fp = recur_omp_enter();
         if (l->pack) {
             int64_t p0, p1;
             recur_split(l->npack, omp_get_num_threads(), omp_get_thread_num(), &p0, &p1);
@@ -250,6 +250,7 @@ void rnn_loop_run(const rnn_dims *d, const rnn_plan *p, const rnn_loop *l) {
 #pragma omp barrier
         for (int64_t k = 0; k < d->T; k++) l->step(l->ctx, l->reverse ? d->T - 1 - k : k, &bl);
         if (l->end) l->end(l->ctx, &bl);
+        recur_omp_leave(fp);
     }
 }
 
@@ -261,7 +262,7 @@ int rnn_weight_grads(int nt, int64_t TB, const rnn_wgrad *w, int nw, const rnn_b
     int err = 0;
 #pragma omp parallel num_threads(nt < parts ? nt : (int)parts)
     {
-        recur_omp_enter();
+        const recur_fpmode fp = recur_omp_enter();
         const int n = omp_get_num_threads(), me = omp_get_thread_num();
         int64_t r0, r1, lo, hi;
         /* this thread's stacked rows, one GEMM per job: oneDNN's A^T B gives
@@ -299,6 +300,7 @@ int rnn_weight_grads(int nt, int64_t TB, const rnn_wgrad *w, int nw, const rnn_b
                 for (int64_t j = c0; j < c1; j++) dst[j] += row[j];
             }
         }
+        recur_omp_leave(fp);
     }
     return err;
 }

@@ -18,7 +18,36 @@ int recur_threads(void) {
 
 int recur_get_num_threads(void) { return recur_threads(); }
 
-void recur_omp_enter(void) { omp_set_num_threads(1); }
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#define FP_FLUSH 0x8040u /* MXCSR: FTZ (bit 15), DAZ (bit 6) */
+static uint64_t fp_get(void) { return _mm_getcsr(); }
+static void fp_set(uint64_t v) { _mm_setcsr((unsigned)v); }
+#elif defined(__aarch64__)
+#define FP_FLUSH ((uint64_t)1 << 24) /* FPCR.FZ */
+static uint64_t fp_get(void) {
+    uint64_t v;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(v));
+    return v;
+}
+static void fp_set(uint64_t v) { __asm__ __volatile__("msr fpcr, %0" : : "r"(v)); }
+#else
+#define FP_FLUSH 0
+static uint64_t fp_get(void) { return 0; }
+static void fp_set(uint64_t v) { (void)v; }
+#endif
+
+recur_fpmode recur_omp_enter(void) {
+    omp_set_num_threads(1);
+    const uint64_t v = fp_get();
+    if (FP_FLUSH) fp_set(v | FP_FLUSH);
+    return (recur_fpmode){v};
+}
+
+/* only the flush bits go back: exception flags raised meanwhile stay raised */
+void recur_omp_leave(recur_fpmode m) {
+    if (FP_FLUSH) fp_set((fp_get() & ~(uint64_t)FP_FLUSH) | (m.saved & FP_FLUSH));
+}
 
 int recur_sgemm(char ta, char tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
@@ -52,7 +81,7 @@ int recur_sgemm_par(int nt, char ta, char tb, int64_t M, int64_t N, int64_t K, f
     int status = 0;
 #pragma omp parallel num_threads(nt)
     {
-        recur_omp_enter();
+        const recur_fpmode fp = recur_omp_enter();
         int64_t b0, b1;
         recur_split(nb, omp_get_num_threads(), omp_get_thread_num(), &b0, &b1);
         int s = 0;
@@ -69,6 +98,7 @@ int recur_sgemm_par(int nt, char ta, char tb, int64_t M, int64_t N, int64_t K, f
 #pragma omp atomic write
             status = s;
         }
+        recur_omp_leave(fp);
     }
     return status;
 }

@@ -1,6 +1,7 @@
 /* The public API's contract: every invalid argument gets its documented status
  * and a message naming it, nothing is written on failure, errors are per
  * thread. Uses only the public header. */
+#include <float.h>
 #include <limits.h>
 #include <omp.h>
 #include <pthread.h>
@@ -334,6 +335,50 @@ static void test_vector_activations(void) {
     recur_vtanh(0, NULL, NULL);
 }
 
+/* whether this thread computes with subnormal floats (not flushed to zero) */
+static int keeps_subnormals(void) {
+    volatile float tiny = FLT_MIN, q = tiny / 4.0f;
+    return q != 0.0f && q * 4.0f == tiny;
+}
+
+/* Subnormals are flushed to zero inside recur's calls (as TensorFlow does on
+ * CPUs), and neither the caller's thread nor the OpenMP threads it shares keep
+ * that mode afterwards. The forget gate is 1.0f (bias 30), the input gate's
+ * candidate tanh(0) = 0, so c_T = 1 * c_0 exactly: c_0 itself when it is
+ * subnormal and not flushed, 0 when flushed. On 1 and 2 threads, with every
+ * unit of every row. */
+static void test_subnormals_flushed_inside_only(void) {
+    enum { B = 3, H = 37 };
+    recur_lstm_desc d = {2, B, 1, H, RECUR_ACT_TANH, NULL};
+    float W[4 * H] = {0}, U[H * 4 * H], b[4 * H] = {0}, x[2 * B] = {0}, y[2 * B * H];
+    float c0[B * H], cT[B * H];
+    memset(U, 0, sizeof U);
+    for (int j = 0; j < H; j++) b[H + j] = 30.0f; /* forget gate */
+    for (int k = 0; k < B * H; k++) c0[k] = FLT_MIN / 8.0f * (float)(1 + k % 5);
+    void *ws = aligned_alloc(64, (recur_lstm_workspace_size(&d) + 63) / 64 * 64);
+    CU_ASSERT_FATAL(ws != NULL);
+    CU_ASSERT(keeps_subnormals());
+    for (int nt = 1; nt <= 2; nt++) {
+        recur_set_num_threads(nt);
+        for (int train = 0; train < 2; train++) {
+            memset(cT, 0xff, sizeof cT);
+            CU_ASSERT_EQUAL(recur_lstm_forward(&d, W, U, b, x, NULL, c0, y, NULL, cT,
+                                               train ? ws : NULL),
+                            RECUR_OK);
+            int flushed = 1;
+            for (int k = 0; k < B * H; k++) flushed &= cT[k] == 0.0f;
+            CU_ASSERT(flushed);
+            CU_ASSERT(keeps_subnormals()); /* the caller's mode is back */
+            int workers = 0;
+#pragma omp parallel num_threads(2) reduction(+ : workers)
+            workers += keeps_subnormals();
+            CU_ASSERT_EQUAL(workers, 2); /* and the pool's */
+        }
+    }
+    recur_set_num_threads(0);
+    free(ws);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
     CU_pSuite s = CU_add_suite("api", NULL, NULL);
@@ -350,5 +395,6 @@ int main(void) {
     ADD_TEST(s, test_errors_are_per_thread);
     ADD_TEST(s, test_thread_settings);
     ADD_TEST(s, test_vector_activations);
+    ADD_TEST(s, test_subnormals_flushed_inside_only);
     return test_main_run();
 }

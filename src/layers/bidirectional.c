@@ -214,13 +214,14 @@ static recur_status run_both(const bidi_run *r) {
     char why[512] = "";
 #pragma omp parallel num_threads(2)
     {
-        recur_omp_enter();
+        const recur_fpmode fp = recur_omp_enter();
         const int nth = omp_get_num_threads(), k = omp_get_thread_num();
         for (int d = k; d < 2; d += nth) /* one thread, if the runtime gives no more, runs both */
             if ((st[d] = run_one(r, d))) {
                 if (k) snprintf(why, sizeof why, "%s", recur_last_error());
                 break;
             }
+        recur_omp_leave(fp);
     }
     if (st[0] || !st[1]) return st[0];
     return why[0] ? recur_fail(st[1], "%s", why) : st[1]; /* the message of another thread */

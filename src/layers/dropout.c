@@ -100,8 +100,13 @@ static recur_status backward(recur_model *m, layer *L, int l, int B, float *din)
     const size_t n = (size_t)L->out_steps * (size_t)B * L->out_feat;
     const float *dout = L->dout, *mask = L->mask;
     if (L->rate > 0.0f) {
-#pragma omp parallel for simd num_threads(recur_threads()) schedule(static) if (n > 65536)
-        for (size_t k = 0; k < n; k++) din[k] = dout[k] * mask[k];
+#pragma omp parallel num_threads(recur_threads()) if (n > 65536)
+        {
+            const recur_fpmode fp = recur_omp_enter();
+#pragma omp for simd schedule(static)
+            for (size_t k = 0; k < n; k++) din[k] = dout[k] * mask[k];
+            recur_omp_leave(fp);
+        }
     } else {
         memcpy(din, L->dout, n * sizeof(float));
     }

@@ -133,6 +133,7 @@ static recur_status backward(recur_model *m, layer *L, int l, int B, float *din)
     const int nt = recur_threads();
 #pragma omp parallel num_threads(nt) if (rows * D > 65536)
     {
+        const recur_fpmode fp = recur_omp_enter();
         int64_t lo, hi;
         recur_split(D, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
         for (int64_t r = 0; r < rows; r++) {
@@ -140,6 +141,7 @@ static recur_status backward(recur_model *m, layer *L, int l, int B, float *din)
             const float *d = L->dout + r * D;
             for (int64_t j = lo; j < hi; j++) gr[j] += d[j];
         }
+        recur_omp_leave(fp);
     }
     return RECUR_OK;
 }
