@@ -254,9 +254,24 @@ void rnn_loop_run(const rnn_dims *d, const rnn_plan *p, const rnn_loop *l) {
     }
 }
 
+/* The stacked row of the weight-gradient jobs where `work` (rows times their
+ * job's N, summed from the first job) is reached, rounded to the nearest row:
+ * threads split the work, not the rows, since the jobs' N differ (the GRU
+ * with reset_after = 0: 3H, 2H and H columns; by rows one of 2 threads had
+ * twice the other's FLOPs). */
+static int64_t row_at_work(const rnn_wgrad *w, int nw, int64_t work) {
+    int64_t base = 0;
+    for (int k = 0; k < nw; base += w[k].K, k++) {
+        const int64_t job = w[k].K * w[k].N;
+        if (work <= job) return base + (work + w[k].N / 2) / w[k].N;
+        work -= job;
+    }
+    return base;
+}
+
 int rnn_weight_grads(int nt, int64_t TB, const rnn_wgrad *w, int nw, const rnn_bgrad *b, int nb) {
-    int64_t rows = 0, blocks = 0;
-    for (int k = 0; k < nw; k++) rows += w[k].K;
+    int64_t rows = 0, blocks = 0, work = 0;
+    for (int k = 0; k < nw; k++) rows += w[k].K, work += w[k].K * w[k].N;
     for (int k = 0; k < nb; k++) blocks += (b[k].N + 15) / 16;
     const int64_t parts = rows > blocks ? rows : blocks;
     int err = 0;
@@ -265,12 +280,13 @@ int rnn_weight_grads(int nt, int64_t TB, const rnn_wgrad *w, int nw, const rnn_b
         const recur_fpmode fp = recur_omp_enter();
         const int n = omp_get_num_threads(), me = omp_get_thread_num();
         int64_t r0, r1, lo, hi;
-        /* this thread's stacked rows, one GEMM per job: oneDNN's A^T B gives
+        /* this thread's stacked rows (by work), one GEMM per job: oneDNN's A^T B gives
          * each element the same sum whatever the GEMM's row count (the thread
          * tests compare 1, 2, 3 and 5 threads bit for bit); blocks of a fixed
          * size cut the tutorial's dW and dU into 32 GEMMs of 5 rows, and its
          * training step measured slower (8.1 against 7.2 ms, runs minutes apart) */
-        recur_split(rows, n, me, &r0, &r1);
+        recur_split(work, n, me, &r0, &r1);
+        r0 = row_at_work(w, nw, r0), r1 = row_at_work(w, nw, r1);
         int e = 0;
         int64_t base = 0;
         for (int k = 0; k < nw && !e; base += w[k].K, k++) {

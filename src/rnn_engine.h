@@ -167,8 +167,9 @@ typedef struct {
     float *dst;
 } rnn_bgrad;
 /* All of a call's weight and bias gradients in one parallel region: threads
- * split the stacked output rows of the weight gradients (whole rows) and the
- * bias columns (16-float blocks). Returns 0 or a oneDNN status. */
+ * split the stacked output rows of the weight gradients (whole rows, shares
+ * of equal rows x columns) and the bias columns (16-float blocks). Returns 0
+ * or a oneDNN status. */
 int rnn_weight_grads(int nt, int64_t TB, const rnn_wgrad *w, int nw, const rnn_bgrad *b, int nb);
 
 #endif /* RECUR_RNN_ENGINE_H */
