@@ -91,18 +91,14 @@ static int use_unit_split(const rnn_dims *d, int64_t G, int nt, int64_t nr, int 
  * (LSTM, 2 threads, H = 512: B = 64 98.2 vs 99.4 ms, B = 32 49.2 vs 50.1, but
  * B = 16 27.4 vs 26.6); a loss past that (H = 1024, B = 16: 108 vs 98 ms). On
  * the Intel Xeon the big GEMMs won past 1 MiB (T = 100, B = 64, H = 512:
- * training 355 vs 379 ms, forward 127 vs 132), except a forward with 48 or
- * more rows to spend on each pass (alternating runs, every cell, T = 25: at
- * B = 64 fused won on 1 and 2 threads, 2-13%, e.g. LSTM H = 512 58.9 vs 54.0
- * ms on 1 thread, SimpleRNN H = 1024 29.1 vs 26.5 on 2; B = 48 2-6%; B = 32
- * mixed; B = 16 lost 5-20%): the backward's dx product per step, which
- * streams W^T as well, is what lost. RECUR_LSTM_FUSE=0|1 forces it (tests). */
-static int fuse_input(const rnn_dims *d, int64_t G, int forward) {
+ * training 355 vs 379 ms, forward 127 vs 132). RECUR_LSTM_FUSE=0|1 forces it
+ * (tests). */
+static int fuse_input(const rnn_dims *d, int64_t G) {
     const int forced = recur_lstm_fuse_override();
     if (forced >= 0) return forced;
     const size_t bytes = (size_t)(d->I + d->H) * (size_t)G * sizeof(float);
     if (bytes <= ((size_t)1 << 20)) return 1;
-    if (recur_cpu_kind() == RECUR_CPU_INTEL) return forward && d->B >= 48;
+    if (recur_cpu_kind() == RECUR_CPU_INTEL) return 0;
     /* The rows a pass over W and U serves: measured as 16 a thread on 2
      * threads, so a batch of 32. A rule on the batch alone, not on the rows
      * a thread gets: fused and hoisted products round differently, and the
@@ -115,7 +111,7 @@ rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k, int fo
     const int tall = recur_cpu_kind() == RECUR_CPU_INTEL && k->gemm_tall;
     rnn_plan p = {tall ? k->gemm_tall : k->gemm, (int64_t)k->gemm_nr, recur_threads(), 0, 0};
     p.units = use_unit_split(d, G, p.nt, p.nr, forward);
-    p.fuse = fuse_input(d, G, forward);
+    p.fuse = fuse_input(d, G);
     return p;
 }
 

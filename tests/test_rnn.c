@@ -125,13 +125,11 @@ static const shape edge_shapes[] = {
     {7, 3, 4, 1, 0, 0},   {9, 6, 10, 40, 1, 0}, {4, 5, 70, 70, 0, 0}, {4, 5, 9, 70, 1, 0},
     {3, 2, 1, 17, 0, 0},  {8, 3, 20, 64, 1, 0}};
 
-/* then 2.25 MiB of U at 20 rows a thread, where on Intel (RECUR_CPU=intel)
- * the forward splits hidden units and the backward rows; the last: 1.02 MiB
- * of W and U at B = 48, where on Intel the forward takes the input in its
- * per-step product and the backward hoists dx */
+/* the last: 2.25 MiB of U at 20 rows a thread, where on Intel
+ * (RECUR_CPU=intel) the forward splits hidden units and the backward rows */
 static const shape thread_shapes[] = {
     {5, 9, 6, 20, 0, 0}, {3, 1, 4, 8, 1, 0}, {4, 2, 5, 37, 0, 0}, {6, 7, 3, 33, 1, 0},
-    {2, 40, 4, 768, 0, 0}, {2, 48, 8, 512, 0, 0}};
+    {2, 40, 4, 768, 0, 0}};
 
 static const rnn_cell simple_rnn_cell = {
     .names = {{"tanh"}, {"relu"}},
