@@ -56,9 +56,11 @@ RECUR_API const char *recur_version(void);
  * (omp_get_max_threads(), i.e. OMP_NUM_THREADS). Called from inside an active
  * OpenMP parallel region, recur always runs on the calling thread alone. recur
  * never changes the host's OpenMP settings.
- * Subnormal floats are flushed to zero inside recur's computations (x86 FTZ
- * and DAZ, AArch64 FPCR.FZ), as TensorFlow does on CPUs; every thread's own
- * floating-point mode is restored before recur hands it back. */
+ * Subnormal floats are flushed to zero (x86 FTZ and DAZ, AArch64 FPCR.FZ) in
+ * recur's parallel work, as TensorFlow does on CPUs: the recurrent layers,
+ * every GEMM, Bidirectional, the Embedding gradient, Dropout's backward and
+ * the optimizer update; every thread's own floating-point mode is restored
+ * before recur hands it back. */
 RECUR_API void recur_set_num_threads(int n);
 /* The number of threads the next call from this thread would use. */
 RECUR_API int recur_get_num_threads(void);
