@@ -70,35 +70,31 @@ void optim_step(recur_model *m) {
     float *p = m->params, *m1 = m->m1, *m2 = m->m2;
     const float *g = m->grads;
     const long n = (long)m->nparams;
-    const int nt = recur_threads();
-    if (o->kind == RECUR_OPTIMIZER_ADAM) {
-        const double t = (double)(m->iterations + 1);
-        const float lr_t = (float)(lr * sqrt(1.0 - pow(o->beta_2, t)) / (1.0 - pow(o->beta_1, t)));
-        const float b1 = o->beta_1, b2 = o->beta_2, eps = o->epsilon;
-#pragma omp parallel num_threads(nt) if (n > 32768)
-        {
-            const recur_fpmode fp = recur_omp_enter(); /* g * g of small gradients is subnormal */
+    const int adam = o->kind == RECUR_OPTIMIZER_ADAM;
+    const double t = (double)(m->iterations + 1);
+    const float lr_t =
+        adam ? (float)(lr * sqrt(1.0 - pow(o->beta_2, t)) / (1.0 - pow(o->beta_1, t))) : 0.0f;
+    const float b1 = o->beta_1, b2 = o->beta_2, eps = o->epsilon;
+    const float mu = o->momentum, lrf = (float)lr;
+    const int nesterov = o->nesterov;
+#pragma omp parallel num_threads(recur_threads()) if (n > 32768)
+    {
+        const recur_fpmode fp = recur_omp_enter(); /* g * g of small gradients is subnormal */
+        if (adam) {
 #pragma omp for simd schedule(static)
             for (long k = 0; k < n; k++) {
                 m1[k] = b1 * m1[k] + (1.0f - b1) * g[k];
                 m2[k] = b2 * m2[k] + (1.0f - b2) * g[k] * g[k];
                 p[k] -= lr_t * m1[k] / (sqrtf(m2[k]) + eps);
             }
-            recur_omp_leave(fp);
-        }
-    } else {
-        const float mu = o->momentum, lrf = (float)lr;
-        const int nesterov = o->nesterov;
-#pragma omp parallel num_threads(nt) if (n > 32768)
-        {
-            const recur_fpmode fp = recur_omp_enter();
+        } else {
 #pragma omp for simd schedule(static)
             for (long k = 0; k < n; k++) {
                 m1[k] = mu * m1[k] - lrf * g[k];
                 p[k] += nesterov ? mu * m1[k] - lrf * g[k] : m1[k];
             }
-            recur_omp_leave(fp);
         }
+        recur_omp_leave(fp);
     }
     m->iterations++;
 }
