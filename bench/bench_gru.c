@@ -2,7 +2,8 @@
  * primitives, at the LSTM's shapes (bench_util.c), in the same run.
  *
  * Benchmark names, <what>/T<T>_B<B>_I<I>_H<H>/<activation>, <what> one of
- *   <cell>_fwd, <cell>_train                 recur: training forward; forward + backward
+ *   <cell>_fwd, <cell>_train                 recur: inference forward (caller-owned scratch);
+ *                                            training forward + backward
  *   onednn_<cell>_fwd, onednn_<cell>_train   oneDNN: forward_inference; forward_training
  *                                            + backward
  * with <cell>
@@ -15,7 +16,7 @@
  * 2*T*B*3H*(I+H) for the GRUs, 2*T*B*H*(I+H) for the RNN; training 3x forward.
  *
  * Both libraries get the same random numbers. Once per oneDNN benchmark, after
- * its warm-up and outside the timed loop, recur's training forward must give
+ * its warm-up and outside the timed loop, recur's forward of the same kind must give
  * oneDNN's y to within check_tol(), or the benchmark is skipped: that proves the
  * layouts below map one library's parameters onto the other's. */
 #include <math.h>
@@ -83,19 +84,21 @@ static recur_rnn_desc rnn_desc(const rnn_case *c) {
     return (recur_rnn_desc){c->s.T, c->s.B, c->s.I, c->s.H, c->act, NULL};
 }
 
-/* y from m's inputs: the training forward, keeping in ws what backward needs. */
+/* y from m's inputs: for "train" the training forward, keeping in ws what
+ * backward needs; for "fwd" the inference forward with ws as its scratch
+ * (oneDNN's row is forward_inference). */
 static recur_status recur_forward(const rnn_case *c, const bench_rnn_data *m, float *y, void *ws) {
     if (c->cell == CELL_RNN) {
         const recur_rnn_desc d = rnn_desc(c);
-        return recur_rnn_forward(&d, m->W, m->U, m->b, m->x, NULL, y, NULL, ws);
+        return c->train ? recur_rnn_forward(&d, m->W, m->U, m->b, m->x, NULL, y, NULL, ws)
+                        : recur_rnn_forward_inference(&d, m->W, m->U, m->b, m->x, NULL, y, NULL, ws);
     }
     const recur_gru_desc d = gru_desc(c);
-    return recur_gru_forward(&d, m->W, m->U, m->b, m->x, NULL, y, NULL, ws);
+    return c->train ? recur_gru_forward(&d, m->W, m->U, m->b, m->x, NULL, y, NULL, ws)
+                    : recur_gru_forward_inference(&d, m->W, m->U, m->b, m->x, NULL, y, NULL, ws);
 }
 
-/* "fwd" times the training forward, as the LSTM's does (the inference forward
- * allocates its scratch on every call); "train" adds the backward with dx and
- * all weight gradients. */
+/* "train" adds the backward with dx and all weight gradients. */
 static recur_status recur_step(const void *ctx, bench_rnn_data *m, void *ws) {
     const rnn_case *c = ctx;
     recur_status s = recur_forward(c, m, m->y, ws);
@@ -110,10 +113,13 @@ static recur_status recur_step(const void *ctx, bench_rnn_data *m, void *ws) {
                               m->dU, m->db, ws);
 }
 
+/* the training workspace, or the inference scratch */
 static size_t workspace_size(const rnn_case *c) {
     const recur_gru_desc g = gru_desc(c);
     const recur_rnn_desc r = rnn_desc(c);
-    return c->cell == CELL_RNN ? recur_rnn_workspace_size(&r) : recur_gru_workspace_size(&g);
+    if (c->cell == CELL_RNN)
+        return c->train ? recur_rnn_workspace_size(&r) : recur_rnn_inference_scratch_size(&r);
+    return c->train ? recur_gru_workspace_size(&g) : recur_gru_inference_scratch_size(&g);
 }
 
 static void bench_recur(void *ctx, bench_state *st) {
@@ -124,7 +130,7 @@ static void bench_recur(void *ctx, bench_state *st) {
 
 /* ---- oneDNN ----------------------------------------------------------------- */
 
-/* oneDNN's y is in m->y; recur's training forward, the one timed, must agree. */
+/* oneDNN's y is in m->y; recur's forward, the one timed, must agree. */
 static int check_y(const void *ctx, const bench_rnn_data *m, char *msg, size_t msg_len) {
     const rnn_case *c = ctx;
     const size_t n = (size_t)c->s.T * c->s.B * c->s.H;

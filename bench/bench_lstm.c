@@ -2,7 +2,8 @@
  * run, plus dnnl_sgemm as the run's practical peak.
  *
  * Benchmark names, <what>/T<T>_B<B>_I<I>_H<H>/<activation>:
- *   fwd, train                 recur: forward; forward + backward
+ *   fwd, train                 recur: inference forward (caller-owned scratch);
+ *                              training forward + backward
  *   train_masked               recur: forward + backward with a step mask, right
  *                              padding, each sample valid for T/2..T steps
  *                              (FLOPs count all T steps, as train's)
@@ -37,15 +38,17 @@ typedef struct {
 /* recur's W [I][4H], U [H][4H] are oneDNN's ldigo (both order the gates i, f, c,
  * o) and b [4H] its ldgo: the same buffers serve both libraries.
  *
- * "fwd" times recur's training forward (with a workspace): the inference forward
- * (workspace NULL) gives the same y but allocates its scratch on every call, so
- * it would time malloc and page faults. "train" adds the backward with dx and
- * all weight gradients. */
+ * "fwd" times recur's inference forward with caller-owned scratch (oneDNN's
+ * row is forward_inference); "train" times the training forward (with a
+ * workspace) and the backward with dx and all weight gradients. */
 static recur_status recur_step(const void *ctx, bench_rnn_data *m, void *ws) {
     const lstm_case *c = ctx;
+    if (!c->train)
+        return recur_lstm_forward_inference(&c->d, m->W, m->U, m->b, m->x, NULL, NULL, m->y, NULL,
+                                            NULL, ws);
     recur_status s =
         recur_lstm_forward(&c->d, m->W, m->U, m->b, m->x, NULL, NULL, m->y, NULL, NULL, ws);
-    if (s == RECUR_OK && c->train)
+    if (s == RECUR_OK)
         s = recur_lstm_backward(&c->d, m->W, m->U, m->b, m->x, NULL, NULL, m->dy, NULL, NULL, m->dx,
                                 NULL, NULL, m->dW, m->dU, m->db, ws);
     return s;
@@ -58,7 +61,9 @@ static bench_shape shape_of(const recur_lstm_desc *d) {
 static void bench_recur(void *ctx, bench_state *st) {
     const lstm_case *c = ctx;
     bench_recur_run(st, recur_step, c, shape_of(&c->d), LSTM_GATES,
-                    LSTM_GATES * (size_t)c->d.hidden_size, recur_lstm_workspace_size(&c->d));
+                    LSTM_GATES * (size_t)c->d.hidden_size,
+                    c->train ? recur_lstm_workspace_size(&c->d)
+                             : recur_lstm_inference_scratch_size(&c->d));
 }
 
 static void bench_onednn(void *ctx, bench_state *st) {

@@ -99,8 +99,16 @@ typedef enum {
  *
  * Forward: h0/c0 NULL mean zeros; hT/cT NULL mean not wanted. With a workspace
  * it is a training forward and keeps in the workspace what backward needs; with
- * workspace NULL it is inference, gives the same y, and allocates a temporary of
+ * workspace NULL it is inference and allocates a temporary of
  * recur_lstm_inference_scratch_size(d) bytes for the duration of the call.
+ * recur_lstm_forward_inference is that inference forward with caller-owned
+ * scratch (at least recur_lstm_inference_scratch_size(d) bytes, 64-byte
+ * aligned; NULL: allocated for the call as above), for repeated calls that
+ * should allocate nothing. Inference writes only y, hT and cT (and the
+ * scratch) and gives the training forward's y to within float rounding; bit
+ * for bit except where its plan takes the input product into the per-step
+ * GEMM and the training plan does not (on an Intel CPU kind, a batch of 48 or
+ * more and over 1 MiB of W and U).
  *
  * Backward takes the workspace as the training forward left it, with the same
  * W, U, b, x, h0, c0, and may overwrite it. dy, dhT, dcT NULL mean zeros. It
@@ -145,6 +153,12 @@ RECUR_API recur_status recur_lstm_forward(const recur_lstm_desc *d, const float 
                                           const float *c0, float *y, float *hT, float *cT,
                                           void *workspace);
 
+RECUR_API recur_status recur_lstm_forward_inference(const recur_lstm_desc *d, const float *W,
+                                                    const float *U, const float *b,
+                                                    const float *x, const float *h0,
+                                                    const float *c0, float *y, float *hT,
+                                                    float *cT, void *scratch);
+
 RECUR_API recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W,
                                            const float *U, const float *b, const float *x,
                                            const float *h0, const float *c0, const float *dy,
@@ -166,8 +180,8 @@ RECUR_API recur_status recur_lstm_backward(const recur_lstm_desc *d, const float
  * act is tanh or relu (the candidate's activation); z and r are sigmoid.
  * W [I][3H], U [H][3H]; everything else as the LSTM: time-major x [T][B][I],
  * y, dy [T][B][H]; h0, hT, dhT, dh0 [B][H]; h0 NULL means zeros, hT NULL not
- * wanted; the workspace makes a training forward, NULL an inference one with
- * the same y; backward after that forward, dy/dhT NULL mean zeros, dx/dh0
+ * wanted; the workspace makes a training forward, NULL an inference one (as
+ * the LSTM's: recur_gru_forward_inference takes caller-owned scratch); backward after that forward, dy/dhT NULL mean zeros, dx/dh0
  * NULL are skipped, dW, dU, db are OVERWRITTEN. mask: as the LSTM's (masked
  * steps carry h through, y_t = h_t; backward zeroes their gate gradients and
  * passes dh_{t-1} = dh_t + dy_t). Errors: as the LSTM's, plus
@@ -186,6 +200,10 @@ RECUR_API size_t recur_gru_inference_scratch_size(const recur_gru_desc *d);
 RECUR_API recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const float *U,
                                          const float *b, const float *x, const float *h0, float *y,
                                          float *hT, void *workspace);
+RECUR_API recur_status recur_gru_forward_inference(const recur_gru_desc *d, const float *W,
+                                                   const float *U, const float *b, const float *x,
+                                                   const float *h0, float *y, float *hT,
+                                                   void *scratch);
 RECUR_API recur_status recur_gru_backward(const recur_gru_desc *d, const float *W, const float *U,
                                           const float *b, const float *x, const float *h0,
                                           const float *dy, const float *dhT, float *dx, float *dh0,
@@ -195,8 +213,8 @@ RECUR_API recur_status recur_gru_backward(const recur_gru_desc *d, const float *
  *
  *   h_t = act(x_t W + h_{t-1} U + b)     y_t = h_t
  * W [I][H], U [H][H], b [H]; act tanh (Keras's default) or relu; layouts,
- * NULL arguments, workspace, mask (h carried through masked steps) and errors
- * as the LSTM's. */
+ * NULL arguments, workspace, inference scratch, mask (h carried through
+ * masked steps) and errors as the LSTM's. */
 typedef struct recur_rnn_desc {
     int seq_len, batch, input_size, hidden_size; /* T, B, I, H */
     recur_act activation; /* RECUR_ACT_TANH (Keras default) or RECUR_ACT_RELU */
@@ -207,6 +225,10 @@ RECUR_API size_t recur_rnn_inference_scratch_size(const recur_rnn_desc *d);
 RECUR_API recur_status recur_rnn_forward(const recur_rnn_desc *d, const float *W, const float *U,
                                          const float *b, const float *x, const float *h0, float *y,
                                          float *hT, void *workspace);
+RECUR_API recur_status recur_rnn_forward_inference(const recur_rnn_desc *d, const float *W,
+                                                   const float *U, const float *b, const float *x,
+                                                   const float *h0, float *y, float *hT,
+                                                   void *scratch);
 RECUR_API recur_status recur_rnn_backward(const recur_rnn_desc *d, const float *W, const float *U,
                                           const float *b, const float *x, const float *h0,
                                           const float *dy, const float *dhT, float *dx, float *dh0,

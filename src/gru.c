@@ -88,6 +88,7 @@ typedef struct {
     float *dx, *dh, *drh, *dh0;
     const unsigned char *mask; /* [T][B] or NULL */
     float *mk;                 /* [B][H]: masked rows' dh_t + dy_t (backward) */
+    int64_t gstep;             /* floats between steps' G: B*3H, or 0 (one step's buffer) */
 } gru_call;
 
 /* ---- Forward ---------------------------------------------------------------- */
@@ -112,7 +113,7 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const int train = c->hs != NULL;
     /* h_{t-1}, all units of rows r0..; this step's rows of g, rg, rh */
     const float *hp = rnn_h_prev(c->hs, c->y, c->h0z, t, B, H) + bl->r0 * H;
-    float *gt = c->g + (t * B + bl->r0) * G, *rgt = c->rg + ((train ? t * B : 0) + bl->r0) * G;
+    float *gt = c->g + t * c->gstep + bl->r0 * G, *rgt = c->rg + ((train ? t * B : 0) + bl->r0) * G;
     float *rht = c->rh ? c->rh + ((train ? t * B : 0) + bl->r0) * H : NULL;
     const size_t n = (size_t)nrow, m = (size_t)nj;
     if (c->p->fuse) { /* G_t = x_t W, this block's units of each gate */
@@ -149,23 +150,25 @@ static void fwd_end(void *ctx, const rnn_block *bl) {
     if (c->hT) rnn_copy_block(c->hT, c->y + (d->T - 1) * d->B * d->H, bl, d->H);
 }
 
-recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const float *U,
-                               const float *b, const float *x, const float *h0, float *y, float *hT,
-                               void *workspace) {
-    static const char fn[] = "recur_gru_forward";
+/* A training forward (workspace) or an inference forward (scratch, or one
+ * allocated for the call when both are NULL). */
+static recur_status gru_forward(const char *fn, const recur_gru_desc *d, const float *W,
+                                const float *U, const float *b, const float *x, const float *h0,
+                                float *y, float *hT, void *workspace, void *user_scratch) {
     gru_shape s;
     recur_status st;
     if ((st = gru_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
         (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
-        (st = rnn_need(y, fn, "y")) || (st = rnn_check_workspace(workspace, fn)))
+        (st = rnn_need(y, fn, "y")) || (st = rnn_check_workspace(workspace, fn)) ||
+        (st = rnn_check_workspace(user_scratch, fn)))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 3 * H;
-    char *mem = workspace, *scratch = NULL;
-    if (!mem && !(scratch = aligned_alloc(RECUR_ALIGN, s.scratch_size)))
+    char *mem = workspace, *scratch = user_scratch, *owned = NULL;
+    if (!mem && !scratch && !(scratch = owned = aligned_alloc(RECUR_ALIGN, s.scratch_size)))
         return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", fn,
                           s.scratch_size);
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, k, 1);
+    const rnn_plan p = rnn_plan_of(&s.d, G, k, mem ? RNN_TRAIN_FORWARD : RNN_INFERENCE);
     gru_call c = {.s = &s,
                   .p = &p,
                   .k = k,
@@ -176,7 +179,8 @@ recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const fl
                   .h0 = h0,
                   .y = y,
                   .hT = hT,
-                  .mask = d->mask};
+                  .mask = d->mask,
+                  .gstep = mem || !p.fuse ? B * G : 0};
     if (mem) {
         c.g = (float *)(mem + s.g), c.rg = (float *)(mem + s.rg), c.hs = (float *)(mem + s.hs);
         c.rh = s.ra ? NULL : (float *)(mem + s.rh), c.up = (float *)(mem + s.up);
@@ -194,8 +198,20 @@ recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const fl
             3 * np * (p.fuse ? 2 : 1), fwd_pack, fwd_begin, fwd_step, fwd_end, &c, 0};
         rnn_loop_run(&s.d, &p, &loop);
     }
-    free(scratch);
+    free(owned);
     return err ? recur_gemm_fail(err, fn) : RECUR_OK;
+}
+
+recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const float *U,
+                               const float *b, const float *x, const float *h0, float *y, float *hT,
+                               void *workspace) {
+    return gru_forward("recur_gru_forward", d, W, U, b, x, h0, y, hT, workspace, NULL);
+}
+
+recur_status recur_gru_forward_inference(const recur_gru_desc *d, const float *W, const float *U,
+                                         const float *b, const float *x, const float *h0, float *y,
+                                         float *hT, void *scratch) {
+    return gru_forward("recur_gru_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch);
 }
 
 /* ---- Backward --------------------------------------------------------------- */

@@ -89,6 +89,7 @@ typedef struct {
     const unsigned char *mask; /* [T][B] or NULL */
     float *mk;                 /* [B][H]: masked rows' saved state */
     int64_t Ix;                /* rows of W in the forward panels */
+    int64_t zstep;             /* floats between steps' Z: B*4H, or 0 (one step's buffer) */
 } lstm_call;
 
 /* ---- Forward ---------------------------------------------------------------- */
@@ -112,7 +113,7 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const int64_t np = (H + nr - 1) / nr, Ix = c->Ix, nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0;
     const int64_t o = bl->r0 * H + bl->j0;
     const int train = c->hs != NULL;
-    float *zt = c->z + (t * B + bl->r0) * G + bl->j0;
+    float *zt = c->z + t * c->zstep + bl->r0 * G + bl->j0;
     const float *hp = rnn_h_prev(c->hs, c->y, c->h0z, t, B, H) + bl->r0 * H; /* all units */
     const float *xt = c->x + (t * B + bl->r0) * I;
     for (int64_t q = 0; q < 4; q++)
@@ -150,27 +151,30 @@ static void fwd_end(void *ctx, const rnn_block *bl) {
     if (c->cT) rnn_copy_block(c->cT, c->hs ? c->cs + T * B * H : c->cs, bl, H);
 }
 
-recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const float *U,
-                                const float *b, const float *x, const float *h0, const float *c0,
-                                float *y, float *hT, float *cT, void *workspace) {
-    static const char fn[] = "recur_lstm_forward";
+/* A training forward (workspace) or an inference forward (scratch, or one
+ * allocated for the call when both are NULL). */
+static recur_status lstm_forward(const char *fn, const recur_lstm_desc *d, const float *W,
+                                 const float *U, const float *b, const float *x, const float *h0,
+                                 const float *c0, float *y, float *hT, float *cT, void *workspace,
+                                 void *user_scratch) {
     lstm_shape s;
     recur_status st;
     if ((st = lstm_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
         (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
-        (st = rnn_need(y, fn, "y")) || (st = rnn_check_workspace(workspace, fn)))
+        (st = rnn_need(y, fn, "y")) || (st = rnn_check_workspace(workspace, fn)) ||
+        (st = rnn_check_workspace(user_scratch, fn)))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 4 * H;
     char *mem = workspace;
-    float *scratch = NULL;
-    if (!mem) {
-        scratch = aligned_alloc(RECUR_ALIGN, s.scratch_size);
+    float *scratch = user_scratch, *owned = NULL;
+    if (!mem && !scratch) {
+        scratch = owned = aligned_alloc(RECUR_ALIGN, s.scratch_size);
         if (!scratch)
             return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch",
                               fn, s.scratch_size);
     }
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, k, 1);
+    const rnn_plan p = rnn_plan_of(&s.d, G, k, mem ? RNN_TRAIN_FORWARD : RNN_INFERENCE);
     lstm_call c = {.d = &s.d,
                    .p = &p,
                    .k = k,
@@ -184,7 +188,8 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
                    .hT = hT,
                    .cT = cT,
                    .mask = d->mask,
-                   .Ix = p.fuse ? I : 0};
+                   .Ix = p.fuse ? I : 0,
+                   .zstep = mem || !p.fuse ? B * G : 0};
     if (mem) {
         c.z = (float *)(mem + s.gates), c.hs = (float *)(mem + s.hs);
         c.cs = (float *)(mem + s.cs), c.up = (float *)(mem + s.up);
@@ -202,8 +207,22 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
             4 * ((H + p.nr - 1) / p.nr), fwd_pack, fwd_begin, fwd_step, fwd_end, &c, 0};
         rnn_loop_run(&s.d, &p, &loop);
     }
-    free(scratch);
+    free(owned);
     return err ? recur_gemm_fail(err, fn) : RECUR_OK;
+}
+
+recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const float *U,
+                                const float *b, const float *x, const float *h0, const float *c0,
+                                float *y, float *hT, float *cT, void *workspace) {
+    return lstm_forward("recur_lstm_forward", d, W, U, b, x, h0, c0, y, hT, cT, workspace, NULL);
+}
+
+recur_status recur_lstm_forward_inference(const recur_lstm_desc *d, const float *W,
+                                          const float *U, const float *b, const float *x,
+                                          const float *h0, const float *c0, float *y, float *hT,
+                                          float *cT, void *scratch) {
+    return lstm_forward("recur_lstm_forward_inference", d, W, U, b, x, h0, c0, y, hT, cT, NULL,
+                        scratch);
 }
 
 /* ---- Backward --------------------------------------------------------------- */

@@ -66,6 +66,7 @@ typedef struct {
     const unsigned char *mask; /* [T][B] or NULL */
     float *mk;                 /* [B][H]: masked rows' dh_t + dy_t (backward) */
     int64_t Ix;                /* rows of W in the forward panels */
+    int64_t zstep;             /* floats between steps' Z: B*H, or 0 (one step's buffer) */
 } rnn_call;
 
 static void fwd_pack(void *ctx, int64_t p0, int64_t p1) {
@@ -83,7 +84,7 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const int64_t B = c->d->B, I = c->d->I, H = c->d->H, nr = c->p->nr, Ix = c->Ix;
     const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
     const int train = c->hs != NULL;
-    float *zt = c->z + t * B * H + o;
+    float *zt = c->z + t * c->zstep + o;
     const float *hp = rnn_h_prev(c->hs, c->y, c->h0z, t, B, H) + bl->r0 * H; /* all units */
     c->p->gemm((size_t)nrow, (size_t)nj, (size_t)Ix, c->x + (t * B + bl->r0) * I, (size_t)I,
                (size_t)H, hp, (size_t)H, c->up + bl->j0 / nr * (Ix + H) * nr, zt, (size_t)H,
@@ -108,24 +109,26 @@ static void fwd_end(void *ctx, const rnn_block *bl) {
     if (c->hT) rnn_copy_block(c->hT, c->y + (c->d->T - 1) * c->d->B * c->d->H, bl, c->d->H);
 }
 
-recur_status recur_rnn_forward(const recur_rnn_desc *d, const float *W, const float *U,
-                               const float *b, const float *x, const float *h0, float *y, float *hT,
-                               void *workspace) {
-    static const char fn[] = "recur_rnn_forward";
+/* A training forward (workspace) or an inference forward (scratch, or one
+ * allocated for the call when both are NULL). */
+static recur_status rnn_forward(const char *fn, const recur_rnn_desc *d, const float *W,
+                                const float *U, const float *b, const float *x, const float *h0,
+                                float *y, float *hT, void *workspace, void *user_scratch) {
     rnn_shape s;
     recur_status st;
     if ((st = rnn_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
         (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
-        (st = rnn_need(y, fn, "y")) || (st = rnn_check_workspace(workspace, fn)))
+        (st = rnn_need(y, fn, "y")) || (st = rnn_check_workspace(workspace, fn)) ||
+        (st = rnn_check_workspace(user_scratch, fn)))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H;
     char *mem = workspace;
-    float *scratch = NULL;
-    if (!mem && !(scratch = aligned_alloc(RECUR_ALIGN, s.scratch_size)))
+    float *scratch = user_scratch, *owned = NULL;
+    if (!mem && !scratch && !(scratch = owned = aligned_alloc(RECUR_ALIGN, s.scratch_size)))
         return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", fn,
                           s.scratch_size);
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, H, k, 1);
+    const rnn_plan p = rnn_plan_of(&s.d, H, k, mem ? RNN_TRAIN_FORWARD : RNN_INFERENCE);
     rnn_call c = {.d = &s.d,
                   .p = &p,
                   .k = k,
@@ -137,7 +140,8 @@ recur_status recur_rnn_forward(const recur_rnn_desc *d, const float *W, const fl
                   .y = y,
                   .hT = hT,
                   .mask = d->mask,
-                  .Ix = p.fuse ? I : 0};
+                  .Ix = p.fuse ? I : 0,
+                  .zstep = mem || !p.fuse ? B * H : 0};
     if (mem) {
         c.z = (float *)(mem + s.z), c.hs = (float *)(mem + s.hs), c.up = (float *)(mem + s.up);
     } else {
@@ -151,8 +155,20 @@ recur_status recur_rnn_forward(const recur_rnn_desc *d, const float *W, const fl
             (H + p.nr - 1) / p.nr, fwd_pack, fwd_begin, fwd_step, fwd_end, &c, 0};
         rnn_loop_run(&s.d, &p, &loop);
     }
-    free(scratch);
+    free(owned);
     return err ? recur_gemm_fail(err, fn) : RECUR_OK;
+}
+
+recur_status recur_rnn_forward(const recur_rnn_desc *d, const float *W, const float *U,
+                               const float *b, const float *x, const float *h0, float *y, float *hT,
+                               void *workspace) {
+    return rnn_forward("recur_rnn_forward", d, W, U, b, x, h0, y, hT, workspace, NULL);
+}
+
+recur_status recur_rnn_forward_inference(const recur_rnn_desc *d, const float *W, const float *U,
+                                         const float *b, const float *x, const float *h0, float *y,
+                                         float *hT, void *scratch) {
+    return rnn_forward("recur_rnn_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch);
 }
 
 /* panels of U^T, then of W^T when dx is computed step by step */

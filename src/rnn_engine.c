@@ -91,14 +91,19 @@ static int use_unit_split(const rnn_dims *d, int64_t G, int nt, int64_t nr, int 
  * (LSTM, 2 threads, H = 512: B = 64 98.2 vs 99.4 ms, B = 32 49.2 vs 50.1, but
  * B = 16 27.4 vs 26.6); a loss past that (H = 1024, B = 16: 108 vs 98 ms). On
  * the Intel Xeon the big GEMMs won past 1 MiB (T = 100, B = 64, H = 512:
- * training 355 vs 379 ms, forward 127 vs 132). RECUR_LSTM_FUSE=0|1 forces it
- * (tests). */
-static int fuse_input(const rnn_dims *d, int64_t G) {
+ * training 355 vs 379 ms, forward 127 vs 132), except in inference at 48 or
+ * more rows: there each step's Z stays in a buffer of one step instead of
+ * going to a tape (lstm.c) and the per-step GEMM is at its best with many
+ * rows to spend each pass over the weights on (LSTM, 1 thread, T = 25: B =
+ * 64, H = 512 43.9 vs 47.9 ms; T = 100 169 vs 176; at B = 16 it lost, 14.4
+ * vs 13.0). Training forwards stay hoisted there: their backward lost what
+ * the forward saved. RECUR_LSTM_FUSE=0|1 forces it (tests). */
+static int fuse_input(const rnn_dims *d, int64_t G, int pass) {
     const int forced = recur_lstm_fuse_override();
     if (forced >= 0) return forced;
     const size_t bytes = (size_t)(d->I + d->H) * (size_t)G * sizeof(float);
     if (bytes <= ((size_t)1 << 20)) return 1;
-    if (recur_cpu_kind() == RECUR_CPU_INTEL) return 0;
+    if (recur_cpu_kind() == RECUR_CPU_INTEL) return pass == RNN_INFERENCE && d->B >= 48;
     /* The rows a pass over W and U serves: measured as 16 a thread on 2
      * threads, so a batch of 32. A rule on the batch alone, not on the rows
      * a thread gets: fused and hoisted products round differently, and the
@@ -106,12 +111,12 @@ static int fuse_input(const rnn_dims *d, int64_t G) {
     return bytes <= ((size_t)8 << 20) && d->B >= 32;
 }
 
-rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k, int forward) {
+rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k, int pass) {
     /* Intel's native 512-bit FMAs: the taller tile with prefetch (same bits) */
     const int tall = recur_cpu_kind() == RECUR_CPU_INTEL && k->gemm_tall;
     rnn_plan p = {tall ? k->gemm_tall : k->gemm, (int64_t)k->gemm_nr, recur_threads(), 0, 0};
-    p.units = use_unit_split(d, G, p.nt, p.nr, forward);
-    p.fuse = fuse_input(d, G);
+    p.units = use_unit_split(d, G, p.nt, p.nr, pass != RNN_BACKWARD);
+    p.fuse = fuse_input(d, G, pass);
     return p;
 }
 
@@ -166,18 +171,26 @@ void rnn_mask_zero(float *z, int64_t ldz, int64_t H, int64_t gates, const unsign
     }
 }
 
+/* In blocks of PACK_ROWS source rows, each walked across all the panels, so
+ * the rows are read front to back as a few streams rather than 128 bytes
+ * from each of K rows a panel (U of H = 1024, 16 MiB, from DRAM, one
+ * thread: 3.9-4.1 ms panel by panel, 3.0-3.2 in blocks of 4 to 64 rows). */
+enum { PACK_ROWS = 16 };
 void rnn_pack_blocks(const float *A1, int64_t K1, const float *A2, int64_t K2, int64_t ld,
                      int64_t H, int64_t gates, int64_t nr, float *dst, int64_t p0, int64_t p1) {
     const int64_t np = (H + nr - 1) / nr, K = K1 + K2;
     if (p0 < 0) p0 = 0;
     if (p1 > gates * np) p1 = gates * np;
-    for (int64_t P = p0; P < p1; P++) {
-        const int64_t q = P / np, j0 = (P % np) * nr, w = H - j0 < nr ? H - j0 : nr;
-        float *out = dst + P * K * nr;
-        for (int64_t k = 0; k < K; k++) {
-            const float *src = (k < K1 ? A1 + k * ld : A2 + (k - K1) * ld) + q * H + j0;
-            memcpy(out + k * nr, src, (size_t)w * sizeof(float));
-            memset(out + k * nr + w, 0, (size_t)(nr - w) * sizeof(float));
+    for (int64_t k0 = 0; k0 < K; k0 += PACK_ROWS) {
+        const int64_t k1 = k0 + PACK_ROWS < K ? k0 + PACK_ROWS : K;
+        for (int64_t P = p0; P < p1; P++) {
+            const int64_t q = P / np, j0 = (P % np) * nr, w = H - j0 < nr ? H - j0 : nr;
+            float *out = dst + P * K * nr;
+            for (int64_t k = k0; k < k1; k++) {
+                const float *src = (k < K1 ? A1 + k * ld : A2 + (k - K1) * ld) + q * H + j0;
+                memcpy(out + k * nr, src, (size_t)w * sizeof(float));
+                memset(out + k * nr + w, 0, (size_t)(nr - w) * sizeof(float));
+            }
         }
     }
 }
@@ -245,6 +258,7 @@ void rnn_loop_run(const rnn_dims *d, const rnn_plan *p, const rnn_loop *l) {
             recur_split(l->npack, omp_get_num_threads(), omp_get_thread_num(), &p0, &p1);
             l->pack(l->ctx, p0, p1);
         }
+
         const rnn_block bl = my_block(d, p);
         if (l->begin) l->begin(l->ctx, &bl);
 #pragma omp barrier

@@ -56,10 +56,12 @@ typedef struct {
     int fuse;                /* the input product runs in the per-step GEMM */
 } rnn_plan;
 
-/* G: columns of the cell's products; forward: 1 for a forward call, 0 for a
- * backward (the two may split threads differently: the split never changes
- * the bits, and nothing in the workspace depends on it). */
-rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k, int forward);
+/* Which pass a plan is for. */
+enum { RNN_BACKWARD = 0, RNN_TRAIN_FORWARD = 1, RNN_INFERENCE = 2 };
+/* G: columns of the cell's products; pass: RNN_*. Forward and backward may
+ * split threads differently (the split never changes the bits, and nothing in
+ * the workspace depends on it). */
+rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k, int pass);
 
 /* Largest packed-weight region any plan may need, in floats: forward gate
  * blocks of W and U, backward transposes of U and W. */

@@ -70,6 +70,9 @@ typedef struct {
     /* recur_<cell>_* taking a cell_desc (NULL passed on as NULL) */
     recur_status (*forward)(const cell_desc *d, const float *W, const float *U, const float *b,
                             const float *x, const float *h0, float *y, float *hT, void *ws);
+    recur_status (*forward_inference)(const cell_desc *d, const float *W, const float *U,
+                                      const float *b, const float *x, const float *h0, float *y,
+                                      float *hT, void *scratch);
     recur_status (*backward)(const cell_desc *d, const float *W, const float *U, const float *b,
                              const float *x, const float *h0, const float *dy, const float *dhT,
                              float *dx, float *dh0, float *dW, float *dU, float *db, void *ws);
@@ -93,7 +96,8 @@ typedef struct {
 /* rnn_cell's calls: the wrappers RNN_HARNESS_WRAP(p, ...) defines and the
  * file's tape_new, tape_free, ref_forward and ref_backward */
 #define RNN_CELL_CALLS(p)                                                                        \
-    .forward = p##_forward_c, .backward = p##_backward_c,                                        \
+    .forward = p##_forward_c, .forward_inference = p##_forward_inference_c,                      \
+    .backward = p##_backward_c,                                                                  \
     .workspace_size = p##_workspace_size_c,                                                      \
     .inference_scratch_size = p##_inference_scratch_size_c, .tape_new = tape_new,                \
     .tape_free = tape_free, .ref_forward = ref_forward, .ref_backward = ref_backward
@@ -103,7 +107,7 @@ typedef struct {
     .edge_shapes = edge, .n_edge_shapes = sizeof edge / sizeof *edge, .thread_shapes = thread,   \
     .n_thread_shapes = sizeof thread / sizeof *thread
 
-/* Defines <p>_forward_c, <p>_backward_c, <p>_workspace_size_c and
+/* Defines <p>_forward_c, <p>_forward_inference_c, <p>_backward_c, <p>_workspace_size_c and
  * <p>_inference_scratch_size_c: recur_<p>_* on a cell_desc, which conv
  * (desc_t conv(const cell_desc *)) turns into the cell's descriptor. */
 #define RNN_HARNESS_WRAP(p, desc_t, conv)                                                        \
@@ -112,6 +116,13 @@ typedef struct {
                                       float *hT, void *ws) {                                     \
         desc_t d = c ? conv(c) : (desc_t){0};                                                    \
         return recur_##p##_forward(c ? &d : NULL, W, U, b, x, h0, y, hT, ws);                    \
+    }                                                                                            \
+    static recur_status p##_forward_inference_c(const cell_desc *c, const float *W,             \
+                                                const float *U, const float *b, const float *x,  \
+                                                const float *h0, float *y, float *hT,            \
+                                                void *scratch) {                                 \
+        desc_t d = c ? conv(c) : (desc_t){0};                                                    \
+        return recur_##p##_forward_inference(c ? &d : NULL, W, U, b, x, h0, y, hT, scratch);     \
     }                                                                                            \
     static recur_status p##_backward_c(const cell_desc *c, const float *W, const float *U,      \
                                        const float *b, const float *x, const float *h0,          \
@@ -568,6 +579,62 @@ static void test_matches_reference_large_shape(void) {
             CU_ASSERT(check_shape((shape){12, 64, 100, 256, relu, mode}, 9) <= TOL);
 }
 
+/* The inference forward with caller-owned scratch: against the reference; bit
+ * for bit the allocating one (workspace NULL) on 1 and 3 threads, whatever the
+ * scratch held before (NaN); a misaligned scratch refused with y untouched.
+ * Just over 1 MiB of W and U at a batch of 48: on the Intel kind (the
+ * <cell>_cpu_intel runs) inference takes the input product into the step,
+ * one step's buffer at a time, while the training forward hoists it. The
+ * forward alone needs no distance from ReLU's kink (gap 0). */
+static void test_inference_with_scratch(void) {
+    for (int v = 0; v < 4; v++) /* relu = v & 1, masked = v & 2 */
+        for (int mode = 0; mode < cell->modes; mode++) {
+            const int H = cell->gates > 1 ? 128 : 256, I = cell->gates > 1 ? 640 : 900;
+            const shape sh = {3, 48, I, H, v & 1, mode};
+            void *tape = cell->tape_new(&sh);
+            double *ry = malloc((size_t)3 * 48 * H * 8), *rhT = malloc((size_t)48 * H * 8);
+            problem p;
+            if (!problem_draw(&p, tape, sh, 60 + (uint64_t)v, v & 2 ? 9 : 0, 0, ry, rhT)) {
+                CU_FAIL("no seed");
+                cell->tape_free(tape), free(ry), free(rhT);
+                continue;
+            }
+            cell_desc d = pdesc(&p);
+            const size_t n = cell->inference_scratch_size(&d), nf = (n + 63) / 64 * 16;
+            CU_ASSERT_FATAL(n > 0);
+            float *scratch = aligned_alloc(64, nf * 4 + 64);
+            float *y = malloc(p.ny * 4), *hT = malloc(p.nh * 4);
+            float *y2 = malloc(p.ny * 4), *hT2 = malloc(p.nh * 4);
+            for (size_t k = 0; k < nf; k++) scratch[k] = NAN;
+            CU_ASSERT_EQUAL_FATAL(
+                cell->forward_inference(&d, p.W, p.U, p.b, p.x, p.h0, y, hT, scratch), RECUR_OK);
+            const double e = rel_err_f64(y, ry, p.ny, 1e-3), eh = rel_err_f64(hT, rhT, p.nh, 1e-3);
+            if (!(e <= TOL && eh <= TOL))
+                printf("\n    %s inference: y rel err %.3g, hT %.3g", name_of(&sh), e, eh);
+            CU_ASSERT(e <= TOL && eh <= TOL);
+            for (int threads = 1; threads <= 3; threads += 2) {
+                recur_set_num_threads(threads);
+                CU_ASSERT_EQUAL_FATAL(cell->forward(&d, p.W, p.U, p.b, p.x, p.h0, y2, hT2, NULL),
+                                      RECUR_OK);
+                CU_ASSERT(same(y, y2, p.ny) && same(hT, hT2, p.nh));
+                for (size_t k = 0; k < nf; k++) scratch[k] = NAN;
+                CU_ASSERT_EQUAL_FATAL(
+                    cell->forward_inference(&d, p.W, p.U, p.b, p.x, p.h0, y2, hT2, scratch),
+                    RECUR_OK);
+                CU_ASSERT(same(y, y2, p.ny) && same(hT, hT2, p.nh));
+            }
+            recur_set_num_threads(0);
+            memcpy(y2, y, p.ny * 4);
+            CU_ASSERT_EQUAL(cell->forward_inference(&d, p.W, p.U, p.b, p.x, NULL, y2, NULL,
+                                                    (char *)scratch + 4),
+                            RECUR_ERR_INVALID_ARGUMENT);
+            CU_ASSERT(same(y, y2, p.ny));
+            free(y), free(hT), free(y2), free(hT2), free(scratch), free(ry), free(rhT);
+            cell->tape_free(tape);
+            problem_free(&p);
+        }
+}
+
 /* also masked: H = 40 spans several panels */
 static void test_inference_equals_training_forward(void) {
     for (int relu = 0; relu < 4; relu++) /* 2, 3: masked */
@@ -953,7 +1020,8 @@ typedef struct {
         RNN_CASE(test_masked_reference_matches_finite_differences),                                \
         RNN_CASE(test_masked_matches_reference), RNN_CASE(test_all_valid_mask_equals_none),        \
         RNN_CASE(test_masked_equals_valid_steps_alone),                                            \
-        RNN_CASE(test_inference_equals_training_forward), RNN_CASE(test_null_optional_pointers),   \
+        RNN_CASE(test_inference_equals_training_forward), RNN_CASE(test_inference_with_scratch),   \
+        RNN_CASE(test_null_optional_pointers),                                                     \
         RNN_CASE(test_gradients_overwritten_not_accumulated), RNN_CASE(test_thread_counts),        \
         RNN_CASE(test_repeatable)
 #define RNN_HARNESS_CASES_ARGUMENTS                                                              \

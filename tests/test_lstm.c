@@ -624,6 +624,60 @@ static void test_inference_equals_training_forward(void) {
     }
 }
 
+/* recur_lstm_forward_inference with caller-owned scratch: against the
+ * reference; bit for bit the allocating inference forward (workspace NULL),
+ * on 1 and 3 threads, whatever the scratch held before (NaN); a misaligned
+ * scratch refused with y untouched. {3, 48, 400, 128} has just over 1 MiB of
+ * W and U at a batch of 48: on the Intel kind (lstm_cpu_intel) inference
+ * takes the input into the per-step GEMM with a buffer of one step's Z while
+ * the training forward hoists it. */
+static void test_inference_with_scratch(void) {
+    for (int v = 0; v < 4; v++) { /* relu = v & 1, masked = v & 2 */
+        const shape sh = {3, 48, 400, 128, v & 1};
+        problem p;
+        problem_init(&p, sh, 40 + (uint64_t)v);
+        if (v & 2) problem_mask(&p, 7);
+        recur_lstm_desc d = pdesc(&p);
+        ref_tape tp;
+        tape_init(&tp, &sh);
+        double *ry = malloc(p.ny * 8), *rhT = malloc(p.nh * 8), *rcT = malloc(p.nh * 8);
+        ref_forward(&tp, &p.rin, ry, rhT, rcT);
+        const size_t n = recur_lstm_inference_scratch_size(&d), nf = (n + 63) / 64 * 16;
+        CU_ASSERT_FATAL(n > 0);
+        float *scratch = aligned_alloc(64, nf * 4 + 64);
+        float *y = malloc(p.ny * 4), *hT = malloc(p.nh * 4), *cT = malloc(p.nh * 4);
+        float *y2 = malloc(p.ny * 4), *hT2 = malloc(p.nh * 4), *cT2 = malloc(p.nh * 4);
+        for (size_t k = 0; k < nf; k++) scratch[k] = NAN;
+        CU_ASSERT_EQUAL_FATAL(recur_lstm_forward_inference(&d, p.W, p.U, p.b, p.x, p.h0, p.c0, y,
+                                                           hT, cT, scratch),
+                              RECUR_OK);
+        CU_ASSERT(rel_err_f64(y, ry, p.ny, 1e-3) <= TOL && rel_err_f64(hT, rhT, p.nh, 1e-3) <= TOL &&
+                  rel_err_f64(cT, rcT, p.nh, 1e-3) <= TOL);
+        for (int threads = 1; threads <= 3; threads += 2) {
+            recur_set_num_threads(threads);
+            CU_ASSERT_EQUAL_FATAL(recur_lstm_forward(&d, p.W, p.U, p.b, p.x, p.h0, p.c0, y2, hT2,
+                                                     cT2, NULL),
+                                  RECUR_OK);
+            CU_ASSERT(same(y, y2, p.ny) && same(hT, hT2, p.nh) && same(cT, cT2, p.nh));
+            for (size_t k = 0; k < nf; k++) scratch[k] = NAN;
+            CU_ASSERT_EQUAL_FATAL(recur_lstm_forward_inference(&d, p.W, p.U, p.b, p.x, p.h0, p.c0,
+                                                               y2, hT2, cT2, scratch),
+                                  RECUR_OK);
+            CU_ASSERT(same(y, y2, p.ny) && same(hT, hT2, p.nh) && same(cT, cT2, p.nh));
+        }
+        recur_set_num_threads(0);
+        memcpy(y2, y, p.ny * 4);
+        CU_ASSERT_EQUAL(recur_lstm_forward_inference(&d, p.W, p.U, p.b, p.x, NULL, NULL, y2, NULL,
+                                                     NULL, (char *)scratch + 4),
+                        RECUR_ERR_INVALID_ARGUMENT);
+        CU_ASSERT(same(y, y2, p.ny));
+        free(y), free(hT), free(cT), free(y2), free(hT2), free(cT2), free(scratch);
+        free(ry), free(rhT), free(rcT);
+        tape_free(&tp);
+        problem_free(&p);
+    }
+}
+
 /* NULL optional pointers behave as documented: zeros in, nothing out. */
 static void test_null_optional_pointers(void) {
     problem p;
@@ -811,6 +865,7 @@ int main(void) {
     ADD_TEST(s, test_all_valid_mask_equals_none);
     ADD_TEST(s, test_masked_equals_valid_steps_alone);
     ADD_TEST(s, test_inference_equals_training_forward);
+    ADD_TEST(s, test_inference_with_scratch);
     ADD_TEST(s, test_null_optional_pointers);
     ADD_TEST(s, test_gradients_overwritten_not_accumulated);
     ADD_TEST(s, test_thread_counts);
