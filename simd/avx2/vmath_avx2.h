@@ -4,14 +4,15 @@
  * degree 7 (truncation below 6e-9 relative), 2^n built in the exponent bits.
  * Inputs are clamped to [-87.3, 88] so 2^n stays a normal float.
  * sigmoid(x) = 1 / (1 + exp(-x)).
- * tanh: |x| < 0.4 by its Taylor series to x^13 (truncation below 2e-9), else
- * sign(x) * (1 - 2 / (exp(2|x|) + 1)).
+ * tanh: x P(x^2) / Q(x^2), a rational fit (simd/vmath_tanh.h).
  * Measured maximum errors over a dense sweep are in simd/README.md and are
  * asserted by tests/test_simd.c. */
 #ifndef RECUR_VMATH_AVX2_H
 #define RECUR_VMATH_AVX2_H
 
 #include <immintrin.h>
+
+#include "../vmath_tanh.h"
 
 static inline __m256 vexp_avx2(__m256 x) {
     /* constant first: min/max return their second operand on NaN, so NaN stays NaN */
@@ -39,22 +40,21 @@ static inline __m256 vsigmoid_avx2(__m256 x) {
 }
 
 static inline __m256 vtanh_avx2(__m256 x) {
-    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
-    __m256 ax = _mm256_andnot_ps(sign, x);
-    /* large |x| */
-    __m256 e = vexp_avx2(_mm256_add_ps(ax, ax));
-    __m256 big = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
-    /* small |x|: x + x^3 * q(x^2) */
-    __m256 x2 = _mm256_mul_ps(ax, ax);
-    __m256 q = _mm256_set1_ps(21844.0f / 6081075.0f);
-    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(-1382.0f / 155925.0f));
-    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(62.0f / 2835.0f));
-    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(-17.0f / 315.0f));
-    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(2.0f / 15.0f));
-    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(-1.0f / 3.0f));
-    __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(q, x2), ax, ax);
-    __m256 t = _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.4f), _CMP_LT_OQ));
-    return _mm256_or_ps(t, _mm256_and_ps(x, sign));
+    /* constants first: min/max return their second operand on NaN */
+    x = _mm256_max_ps(_mm256_set1_ps(-TANH_CLAMP), _mm256_min_ps(_mm256_set1_ps(TANH_CLAMP), x));
+    const __m256 s = _mm256_mul_ps(x, x), one = _mm256_set1_ps(1.0f);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(TANH_P6), s, _mm256_set1_ps(TANH_P5));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(TANH_P4));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(TANH_P3));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(TANH_P2));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(TANH_P1));
+    p = _mm256_fmadd_ps(p, s, one);
+    __m256 q = _mm256_fmadd_ps(_mm256_set1_ps(TANH_Q3), s, _mm256_set1_ps(TANH_Q2));
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(TANH_Q1));
+    q = _mm256_fmadd_ps(q, s, one);
+    const __m256 t = _mm256_div_ps(_mm256_mul_ps(x, p), q);
+    /* rounding may step past 1 near the clamp */
+    return _mm256_max_ps(_mm256_set1_ps(-1.0f), _mm256_min_ps(one, t));
 }
 
 #endif /* RECUR_VMATH_AVX2_H */

@@ -1,9 +1,12 @@
 /* exp, sigmoid and tanh on 16 floats (AVX-512F). Same method and constants as
- * simd/avx2/vmath_avx2.h, which explains them; errors in simd/README.md. */
+ * simd/avx2/vmath_avx2.h, which explains them (tanh: simd/vmath_tanh.h);
+ * errors in simd/README.md. */
 #ifndef RECUR_VMATH_AVX512_H
 #define RECUR_VMATH_AVX512_H
 
 #include <immintrin.h>
+
+#include "../vmath_tanh.h"
 
 static inline __m512 vexp_avx512(__m512 x) {
     /* constant first: min/max return their second operand on NaN, so NaN stays NaN */
@@ -40,27 +43,23 @@ static inline __m512 vsigmoid_avx512(__m512 x) {
     return vrcp_avx512(_mm512_add_ps(one, e));
 }
 
+/* x P(x^2) / Q(x^2), the reciprocal as the sigmoid's (vmath_tanh.h) */
 static inline __m512 vtanh_avx512(__m512 x) {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
-    __m512 ax = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(x)));
-    /* past |x| = 20 (where tanh is 1.0f, 2/(e+1) = 8e-18) e + 1 would grow
-     * to 1.6e38, whose reciprocal is subnormal: slow, and inexact in the
-     * Newton step. The constant first: min keeps its second operand, NaN. */
-    __m512 e = vexp_avx512(_mm512_min_ps(_mm512_set1_ps(40.0f), _mm512_add_ps(ax, ax)));
-    __m512 big = _mm512_fnmadd_ps(_mm512_set1_ps(2.0f), vrcp_avx512(_mm512_add_ps(e, one)), one);
-    __m512 x2 = _mm512_mul_ps(ax, ax);
-    __m512 q = _mm512_set1_ps(21844.0f / 6081075.0f);
-    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-1382.0f / 155925.0f));
-    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(62.0f / 2835.0f));
-    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-17.0f / 315.0f));
-    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(2.0f / 15.0f));
-    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-1.0f / 3.0f));
-    __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(q, x2), ax, ax);
-    __m512 t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.4f), _CMP_LT_OQ), big,
-                                    small);
-    __m512i s = _mm512_and_si512(_mm512_castps_si512(x), sign);
-    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(t), s));
+    /* constants first: min/max return their second operand on NaN */
+    x = _mm512_max_ps(_mm512_set1_ps(-TANH_CLAMP), _mm512_min_ps(_mm512_set1_ps(TANH_CLAMP), x));
+    const __m512 s = _mm512_mul_ps(x, x), one = _mm512_set1_ps(1.0f);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(TANH_P6), s, _mm512_set1_ps(TANH_P5));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(TANH_P4));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(TANH_P3));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(TANH_P2));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(TANH_P1));
+    p = _mm512_fmadd_ps(p, s, one);
+    __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(TANH_Q3), s, _mm512_set1_ps(TANH_Q2));
+    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(TANH_Q1));
+    q = _mm512_fmadd_ps(q, s, one);
+    const __m512 t = _mm512_mul_ps(_mm512_mul_ps(x, p), vrcp_avx512(q));
+    /* rounding may step past 1 near the clamp */
+    return _mm512_max_ps(_mm512_set1_ps(-1.0f), _mm512_min_ps(one, t));
 }
 
 #endif /* RECUR_VMATH_AVX512_H */

@@ -1,9 +1,12 @@
 /* exp, sigmoid and tanh on 4 floats (AArch64 NEON). Same method and constants
- * as simd/avx2/vmath_avx2.h, which explains them; errors in simd/README.md. */
+ * as simd/avx2/vmath_avx2.h, which explains them (tanh: simd/vmath_tanh.h);
+ * errors in simd/README.md. */
 #ifndef RECUR_VMATH_NEON_H
 #define RECUR_VMATH_NEON_H
 
 #include <arm_neon.h>
+
+#include "../vmath_tanh.h"
 
 static inline float32x4_t vexp_neon(float32x4_t x) {
     /* vmaxnm/vminnm would drop a NaN; vmax/vmin propagate it */
@@ -29,22 +32,21 @@ static inline float32x4_t vsigmoid_neon(float32x4_t x) {
 }
 
 static inline float32x4_t vtanh_neon(float32x4_t x) {
-    const float32x4_t one = vdupq_n_f32(1.0f);
-    float32x4_t ax = vabsq_f32(x);
-    float32x4_t e = vexp_neon(vaddq_f32(ax, ax));
-    float32x4_t big = vsubq_f32(one, vdivq_f32(vdupq_n_f32(2.0f), vaddq_f32(e, one)));
-    float32x4_t x2 = vmulq_f32(ax, ax);
-    float32x4_t q = vdupq_n_f32(21844.0f / 6081075.0f);
-    q = vfmaq_f32(vdupq_n_f32(-1382.0f / 155925.0f), q, x2);
-    q = vfmaq_f32(vdupq_n_f32(62.0f / 2835.0f), q, x2);
-    q = vfmaq_f32(vdupq_n_f32(-17.0f / 315.0f), q, x2);
-    q = vfmaq_f32(vdupq_n_f32(2.0f / 15.0f), q, x2);
-    q = vfmaq_f32(vdupq_n_f32(-1.0f / 3.0f), q, x2);
-    float32x4_t small = vfmaq_f32(ax, vmulq_f32(q, x2), ax);
-    float32x4_t t = vbslq_f32(vcltq_f32(ax, vdupq_n_f32(0.4f)), small, big);
-    /* copy x's sign onto t */
-    uint32x4_t sign = vdupq_n_u32(0x80000000u);
-    return vbslq_f32(sign, x, t);
+    /* FMIN/FMAX return NaN when either operand is NaN */
+    x = vmaxq_f32(vdupq_n_f32(-TANH_CLAMP), vminq_f32(vdupq_n_f32(TANH_CLAMP), x));
+    const float32x4_t s = vmulq_f32(x, x), one = vdupq_n_f32(1.0f);
+    float32x4_t p = vfmaq_f32(vdupq_n_f32(TANH_P5), vdupq_n_f32(TANH_P6), s);
+    p = vfmaq_f32(vdupq_n_f32(TANH_P4), p, s);
+    p = vfmaq_f32(vdupq_n_f32(TANH_P3), p, s);
+    p = vfmaq_f32(vdupq_n_f32(TANH_P2), p, s);
+    p = vfmaq_f32(vdupq_n_f32(TANH_P1), p, s);
+    p = vfmaq_f32(one, p, s);
+    float32x4_t q = vfmaq_f32(vdupq_n_f32(TANH_Q2), vdupq_n_f32(TANH_Q3), s);
+    q = vfmaq_f32(vdupq_n_f32(TANH_Q1), q, s);
+    q = vfmaq_f32(one, q, s);
+    const float32x4_t t = vdivq_f32(vmulq_f32(x, p), q);
+    /* rounding may step past 1 near the clamp */
+    return vmaxq_f32(vdupq_n_f32(-1.0f), vminq_f32(one, t));
 }
 
 #endif /* RECUR_VMATH_NEON_H */
