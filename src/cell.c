@@ -247,7 +247,7 @@ recur_status cell_forward(const cell_call *c, const float *params, const float *
     recur_status st = setup(c, params, ws, &s, &x, pa, fn);
     if (st) return st;
     const int64_t T = c->T, B = c->B, I = c->I, G = s.G, TB = T * B;
-    const rnn_plan p0 = rnn_plan_of(&s.d, G, recur_kernels(), 1);
+    const rnn_plan p0 = rnn_plan_of(&s.d, G, recur_kernels(), RNN_TRAIN_FORWARD);
     rnn_plan p = p0;
     p.fuse = 0;
     x.p = &p, x.x = x_in, x.s0 = s0, x.y = y, x.hT = hT, x.sT = sT;
@@ -353,7 +353,7 @@ recur_status cell_backward(const cell_call *c, const float *params, const float 
     if (!grads) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: grads is NULL", fn);
     const recur_cell *cl = c->cell;
     const int64_t T = c->T, B = c->B, I = c->I, H = c->H, G = s.G, TB = T * B;
-    rnn_plan p = rnn_plan_of(&s.d, G, recur_kernels(), 0);
+    rnn_plan p = rnn_plan_of(&s.d, G, recur_kernels(), RNN_BACKWARD);
     p.fuse = 0;
     x.p = &p, x.x = x_in, x.dy = dy, x.dhT = dhT;
     const int64_t nph = (H + p.nr - 1) / p.nr;

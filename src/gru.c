@@ -305,7 +305,7 @@ recur_status recur_gru_backward(const recur_gru_desc *d, const float *W, const f
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 3 * H;
     char *mem = workspace;
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, k, 0);
+    const rnn_plan p = rnn_plan_of(&s.d, G, k, RNN_BACKWARD);
     const int64_t nph = (H + p.nr - 1) / p.nr, npi = p.fuse ? (I + p.nr - 1) / p.nr : 0;
     gru_call c = {.s = &s,
                   .p = &p,

@@ -292,7 +292,7 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 4 * H;
     char *mem = workspace;
     const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, k, 0);
+    const rnn_plan p = rnn_plan_of(&s.d, G, k, RNN_BACKWARD);
     const int64_t nph = (H + p.nr - 1) / p.nr, npi = p.fuse ? (I + p.nr - 1) / p.nr : 0;
     lstm_call c = {.d = &s.d,
                    .p = &p,

@@ -258,7 +258,6 @@ void rnn_loop_run(const rnn_dims *d, const rnn_plan *p, const rnn_loop *l) {
             recur_split(l->npack, omp_get_num_threads(), omp_get_thread_num(), &p0, &p1);
             l->pack(l->ctx, p0, p1);
         }
-
         const rnn_block bl = my_block(d, p);
         if (l->begin) l->begin(l->ctx, &bl);
 #pragma omp barrier
