@@ -356,6 +356,20 @@ static void test_stats_and_buckets(void) {
     static const int32_t some_ids[1];
     CHECK(recur_mpi_fit_with(b, MPI_COMM_WORLD, x, some_ids, y, N, &o, &mo, &st) ==
           RECUR_ERR_INVALID_ARGUMENT);
+    /* RECUR_MPI_BUCKET_BYTES when the options leave it to the environment:
+     * a value is taken whole, anything else fails on every rank */
+    mo.bucket_bytes = -1;
+    setenv("RECUR_MPI_BUCKET_BYTES", "4096", 1);
+    CHECK(recur_mpi_fit_with(a, MPI_COMM_WORLD, x, NULL, y, N, &o, &mo, &st) == RECUR_OK);
+    CHECK(st.bucket_bytes == 4096);
+    static const char *const bad[] = {"12k", "", "-1", "99999999999999999999999", " 5x"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        setenv("RECUR_MPI_BUCKET_BYTES", bad[k], 1);
+        CHECK(recur_mpi_fit_with(a, MPI_COMM_WORLD, x, NULL, y, N, &o, &mo, &st) ==
+              RECUR_ERR_INVALID_ARGUMENT);
+        CHECK(mentions(rank == 0 ? "RECUR_MPI_BUCKET_BYTES" : "rank 0 refused its arguments"));
+    }
+    unsetenv("RECUR_MPI_BUCKET_BYTES");
     recur_model_destroy(a), recur_model_destroy(b);
 }
 

@@ -3,6 +3,7 @@
  * broadcast and small sums are blocking collectives; the gradient ranges
  * backward finishes are coalesced into buckets and summed with
  * MPI_Iallreduce while backward runs on, waited for before the step. */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,13 +249,26 @@ static recur_status mpi_fit(recur_model *m, MPI_Comm comm, input x, const float 
     const char *env = getenv("RECUR_MPI_CHECK");
     t.check = env && strcmp(env, "1") == 0;
     long bucket_bytes = mo ? mo->bucket_bytes : -1;
+    recur_status env_st = RECUR_OK; /* a bad value fails on every rank, as check_local */
     if (bucket_bytes < 0) {
         env = getenv("RECUR_MPI_BUCKET_BYTES");
-        bucket_bytes = env ? atol(env) : RECUR_MPI_DEFAULT_BUCKET_BYTES;
+        bucket_bytes = RECUR_MPI_DEFAULT_BUCKET_BYTES;
+        if (env) {
+            char *end;
+            errno = 0;
+            const long v = strtol(env, &end, 10);
+            if (errno || end == env || *end || v < 0)
+                env_st = recur_set_error(RECUR_ERR_INVALID_ARGUMENT,
+                                         "%s: RECUR_MPI_BUCKET_BYTES=\"%s\" is not a byte count "
+                                         "(a whole number, 0 or more)",
+                                         fn, env);
+            else
+                bucket_bytes = v;
+        }
     }
     t.bucket = bucket_bytes > 0 ? (size_t)bucket_bytes / sizeof(float) : 0;
 
-    recur_status st = check_local(m, x, y, n, o, fn);
+    recur_status st = env_st ? env_st : check_local(m, x, y, n, o, fn);
     uint64_t mine[NINFO] = {(uint64_t)st};
     uint64_t *all = malloc((size_t)t.size * NINFO * sizeof *all);
     t.hashes = malloc((size_t)t.size * sizeof *t.hashes);
