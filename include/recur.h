@@ -145,7 +145,8 @@ typedef struct recur_lstm_desc {
 
 /* Bytes of training workspace; 0 if the descriptor is invalid. */
 RECUR_API size_t recur_lstm_workspace_size(const recur_lstm_desc *d);
-/* Bytes an inference forward (workspace NULL) allocates; 0 if invalid. */
+/* Bytes of inference scratch: what recur_*_forward_inference takes and a
+ * NULL-workspace forward allocates; 0 if the descriptor is invalid. */
 RECUR_API size_t recur_lstm_inference_scratch_size(const recur_lstm_desc *d);
 
 RECUR_API recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const float *U,
@@ -195,7 +196,8 @@ typedef struct recur_gru_desc {
     const unsigned char *mask; /* [T][B], non-zero = step valid; NULL: all valid (as the LSTM's) */
 } recur_gru_desc;
 RECUR_API size_t recur_gru_workspace_size(const recur_gru_desc *d);
-/* Bytes an inference forward (workspace NULL) allocates; 0 if invalid. */
+/* Bytes of inference scratch: what recur_*_forward_inference takes and a
+ * NULL-workspace forward allocates; 0 if the descriptor is invalid. */
 RECUR_API size_t recur_gru_inference_scratch_size(const recur_gru_desc *d);
 RECUR_API recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const float *U,
                                          const float *b, const float *x, const float *h0, float *y,
