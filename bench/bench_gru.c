@@ -90,8 +90,9 @@ static recur_rnn_desc rnn_desc(const rnn_case *c) {
 static recur_status recur_forward(const rnn_case *c, const bench_rnn_data *m, float *y, void *ws) {
     if (c->cell == CELL_RNN) {
         const recur_rnn_desc d = rnn_desc(c);
-        return c->train ? recur_rnn_forward(&d, m->W, m->U, m->b, m->x, NULL, y, NULL, ws)
-                        : recur_rnn_forward_inference(&d, m->W, m->U, m->b, m->x, NULL, y, NULL, ws);
+        return c->train
+                   ? recur_rnn_forward(&d, m->W, m->U, m->b, m->x, NULL, y, NULL, ws)
+                   : recur_rnn_forward_inference(&d, m->W, m->U, m->b, m->x, NULL, y, NULL, ws);
     }
     const recur_gru_desc d = gru_desc(c);
     return c->train ? recur_gru_forward(&d, m->W, m->U, m->b, m->x, NULL, y, NULL, ws)

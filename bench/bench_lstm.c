@@ -60,10 +60,9 @@ static bench_shape shape_of(const recur_lstm_desc *d) {
 
 static void bench_recur(void *ctx, bench_state *st) {
     const lstm_case *c = ctx;
-    bench_recur_run(st, recur_step, c, shape_of(&c->d), LSTM_GATES,
-                    LSTM_GATES * (size_t)c->d.hidden_size,
-                    c->train ? recur_lstm_workspace_size(&c->d)
-                             : recur_lstm_inference_scratch_size(&c->d));
+    bench_recur_run(
+        st, recur_step, c, shape_of(&c->d), LSTM_GATES, LSTM_GATES * (size_t)c->d.hidden_size,
+        c->train ? recur_lstm_workspace_size(&c->d) : recur_lstm_inference_scratch_size(&c->d));
 }
 
 static void bench_onednn(void *ctx, bench_state *st) {

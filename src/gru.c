@@ -32,8 +32,9 @@ typedef struct {
     rnn_dims d;
     int ra;                                         /* reset_after */
     size_t g, rg, hs, rh, dh, drh, mk, up, ws_size; /* byte offsets into the workspace, its size */
-    size_t s_rg, s_rh, s_h0, s_up, scratch_size;    /* inference: g [T][B][3H], rg [B][3H],
-                                                       rh [B][H], zeros [B][H], packed */
+    size_t s_rg, s_rh, s_h0, s_up, scratch_size;    /* inference: g [T][B][3H] (one step's
+                                                       when joined), rg [B][3H], rh [B][H],
+                                                       zeros [B][H], packed */
 } gru_shape;
 
 static recur_status gru_shape_init(const recur_gru_desc *d, gru_shape *s, const char *fn) {
@@ -159,8 +160,8 @@ static recur_status gru_forward(const char *fn, const recur_gru_desc *d, const f
     recur_status st;
     if ((st = gru_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
         (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
-        (st = rnn_need(y, fn, "y")) || (st = rnn_check_workspace(workspace, fn)) ||
-        (st = rnn_check_workspace(user_scratch, fn)))
+        (st = rnn_need(y, fn, "y")) || (st = rnn_check_aligned(workspace, fn, "workspace")) ||
+        (st = rnn_check_aligned(user_scratch, fn, "scratch")))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 3 * H;
     char *mem = workspace, *scratch = user_scratch, *owned = NULL;
@@ -300,7 +301,7 @@ recur_status recur_gru_backward(const recur_gru_desc *d, const float *W, const f
         (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
         (st = rnn_need(dW, fn, "dW")) || (st = rnn_need(dU, fn, "dU")) ||
         (st = rnn_need(db, fn, "db")) || (st = rnn_need(workspace, fn, "workspace")) ||
-        (st = rnn_check_workspace(workspace, fn)))
+        (st = rnn_check_aligned(workspace, fn, "workspace")))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 3 * H;
     char *mem = workspace;

@@ -18,7 +18,8 @@
  *   dh,dc [B][H]       the recurrent gradients carried between steps
  *   mk    [B][H]       masked rows (d->mask): backward's saved dc_t, then dh_t + dy_t
  *   up                 the packed weights (rnn_packed_floats)
- * Inference scratch: Z [T][B][4H], c [B][H] (updated in place, y is the h
+ * Inference scratch: Z [T][B][4H] (only one step's [B][4H] when the plan
+ * takes the input into the step), c [B][H] (updated in place, y is the h
  * tape), h0 [B][H], mk [B][H] (masked rows' c_{t-1} while the kernel runs),
  * the packed weights.
  *
@@ -161,8 +162,8 @@ static recur_status lstm_forward(const char *fn, const recur_lstm_desc *d, const
     recur_status st;
     if ((st = lstm_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
         (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
-        (st = rnn_need(y, fn, "y")) || (st = rnn_check_workspace(workspace, fn)) ||
-        (st = rnn_check_workspace(user_scratch, fn)))
+        (st = rnn_need(y, fn, "y")) || (st = rnn_check_aligned(workspace, fn, "workspace")) ||
+        (st = rnn_check_aligned(user_scratch, fn, "scratch")))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 4 * H;
     char *mem = workspace;
@@ -217,10 +218,10 @@ recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const 
     return lstm_forward("recur_lstm_forward", d, W, U, b, x, h0, c0, y, hT, cT, workspace, NULL);
 }
 
-recur_status recur_lstm_forward_inference(const recur_lstm_desc *d, const float *W,
-                                          const float *U, const float *b, const float *x,
-                                          const float *h0, const float *c0, float *y, float *hT,
-                                          float *cT, void *scratch) {
+recur_status recur_lstm_forward_inference(const recur_lstm_desc *d, const float *W, const float *U,
+                                          const float *b, const float *x, const float *h0,
+                                          const float *c0, float *y, float *hT, float *cT,
+                                          void *scratch) {
     return lstm_forward("recur_lstm_forward_inference", d, W, U, b, x, h0, c0, y, hT, cT, NULL,
                         scratch);
 }
@@ -287,7 +288,7 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
         (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
         (st = rnn_need(dW, fn, "dW")) || (st = rnn_need(dU, fn, "dU")) ||
         (st = rnn_need(db, fn, "db")) || (st = rnn_need(workspace, fn, "workspace")) ||
-        (st = rnn_check_workspace(workspace, fn)))
+        (st = rnn_check_aligned(workspace, fn, "workspace")))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 4 * H;
     char *mem = workspace;

@@ -18,7 +18,8 @@
 typedef struct {
     rnn_dims d;
     size_t z, hs, dh, mk, up, ws_size;
-    size_t scratch_h0, scratch_up, scratch_size; /* inference: Z [T][B][H], h0 [B][H], packed */
+    size_t scratch_h0, scratch_up, scratch_size; /* inference: Z [T][B][H] (one step's when
+                                                    joined), h0 [B][H], packed */
 } rnn_shape;
 
 static recur_status rnn_shape_init(const recur_rnn_desc *d, rnn_shape *s, const char *fn) {
@@ -118,8 +119,8 @@ static recur_status rnn_forward(const char *fn, const recur_rnn_desc *d, const f
     recur_status st;
     if ((st = rnn_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
         (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
-        (st = rnn_need(y, fn, "y")) || (st = rnn_check_workspace(workspace, fn)) ||
-        (st = rnn_check_workspace(user_scratch, fn)))
+        (st = rnn_need(y, fn, "y")) || (st = rnn_check_aligned(workspace, fn, "workspace")) ||
+        (st = rnn_check_aligned(user_scratch, fn, "scratch")))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H;
     char *mem = workspace;
@@ -222,7 +223,7 @@ recur_status recur_rnn_backward(const recur_rnn_desc *d, const float *W, const f
         (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
         (st = rnn_need(dW, fn, "dW")) || (st = rnn_need(dU, fn, "dU")) ||
         (st = rnn_need(db, fn, "db")) || (st = rnn_need(workspace, fn, "workspace")) ||
-        (st = rnn_check_workspace(workspace, fn)))
+        (st = rnn_check_aligned(workspace, fn, "workspace")))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H;
     char *mem = workspace;

@@ -47,10 +47,10 @@ recur_status rnn_need(const void *p, const char *fn, const char *name) {
     return p ? RECUR_OK : recur_fail(RECUR_ERR_NULL_POINTER, "%s: %s is NULL", fn, name);
 }
 
-recur_status rnn_check_workspace(const void *ws, const char *fn) {
-    if ((uintptr_t)ws % RECUR_ALIGN)
-        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: workspace %p is not 64-byte aligned", fn,
-                          ws);
+recur_status rnn_check_aligned(const void *p, const char *fn, const char *name) {
+    if ((uintptr_t)p % RECUR_ALIGN)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: %s %p is not 64-byte aligned", fn, name,
+                          p);
     return RECUR_OK;
 }
 

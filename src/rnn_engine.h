@@ -45,7 +45,8 @@ size_t rnn_layout_add(rnn_layout *l, size_t a, size_t b);
 recur_status rnn_layout_fail(const rnn_dims *d, const char *fn);
 
 recur_status rnn_need(const void *p, const char *fn, const char *name);
-recur_status rnn_check_workspace(const void *ws, const char *fn);
+/* RECUR_ERR_INVALID_ARGUMENT naming `name` unless p is NULL or 64-byte aligned */
+recur_status rnn_check_aligned(const void *p, const char *fn, const char *name);
 
 /* How a call runs its time loop; forward and backward decide alike. */
 typedef struct {

@@ -628,6 +628,7 @@ static void test_inference_with_scratch(void) {
             CU_ASSERT_EQUAL(cell->forward_inference(&d, p.W, p.U, p.b, p.x, NULL, y2, NULL,
                                                     (char *)scratch + 4),
                             RECUR_ERR_INVALID_ARGUMENT);
+            CU_ASSERT(strstr(recur_last_error(), "scratch") != NULL);
             CU_ASSERT(same(y, y2, p.ny));
             free(y), free(hT), free(y2), free(hT2), free(scratch), free(ry), free(rhT);
             cell->tape_free(tape);

@@ -670,6 +670,7 @@ static void test_inference_with_scratch(void) {
         CU_ASSERT_EQUAL(recur_lstm_forward_inference(&d, p.W, p.U, p.b, p.x, NULL, NULL, y2, NULL,
                                                      NULL, (char *)scratch + 4),
                         RECUR_ERR_INVALID_ARGUMENT);
+        CU_ASSERT(strstr(recur_last_error(), "scratch") != NULL);
         CU_ASSERT(same(y, y2, p.ny));
         free(y), free(hT), free(cT), free(y2), free(hT2), free(cT2), free(scratch);
         free(ry), free(rhT), free(rcT);
