@@ -89,7 +89,6 @@ typedef struct {
     float *dx, *dh, *drh, *dh0;
     const unsigned char *mask; /* [T][B] or NULL */
     float *mk;                 /* [B][H]: masked rows' dh_t + dy_t (backward) */
-    int64_t gstep;             /* floats between steps' G: B*3H, or 0 (one step's buffer) */
 } gru_call;
 
 /* ---- Forward ---------------------------------------------------------------- */
@@ -114,7 +113,8 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const int train = c->hs != NULL;
     /* h_{t-1}, all units of rows r0..; this step's rows of g, rg, rh */
     const float *hp = rnn_h_prev(c->hs, c->y, c->h0z, t, B, H) + bl->r0 * H;
-    float *gt = c->g + t * c->gstep + bl->r0 * G, *rgt = c->rg + ((train ? t * B : 0) + bl->r0) * G;
+    float *gt = c->g + (c->p->one_step ? 0 : t * B * G) + bl->r0 * G,
+          *rgt = c->rg + ((train ? t * B : 0) + bl->r0) * G;
     float *rht = c->rh ? c->rh + ((train ? t * B : 0) + bl->r0) * H : NULL;
     const size_t n = (size_t)nrow, m = (size_t)nj;
     if (c->p->fuse) { /* G_t = x_t W, this block's units of each gate */
@@ -180,8 +180,7 @@ static recur_status gru_forward(const char *fn, const recur_gru_desc *d, const f
                   .h0 = h0,
                   .y = y,
                   .hT = hT,
-                  .mask = d->mask,
-                  .gstep = mem || !p.fuse ? B * G : 0};
+                  .mask = d->mask};
     if (mem) {
         c.g = (float *)(mem + s.g), c.rg = (float *)(mem + s.rg), c.hs = (float *)(mem + s.hs);
         c.rh = s.ra ? NULL : (float *)(mem + s.rh), c.up = (float *)(mem + s.up);

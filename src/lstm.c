@@ -90,7 +90,6 @@ typedef struct {
     const unsigned char *mask; /* [T][B] or NULL */
     float *mk;                 /* [B][H]: masked rows' saved state */
     int64_t Ix;                /* rows of W in the forward panels */
-    int64_t zstep;             /* floats between steps' Z: B*4H, or 0 (one step's buffer) */
 } lstm_call;
 
 /* ---- Forward ---------------------------------------------------------------- */
@@ -114,7 +113,7 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const int64_t np = (H + nr - 1) / nr, Ix = c->Ix, nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0;
     const int64_t o = bl->r0 * H + bl->j0;
     const int train = c->hs != NULL;
-    float *zt = c->z + t * c->zstep + bl->r0 * G + bl->j0;
+    float *zt = c->z + (c->p->one_step ? 0 : t * B * G) + bl->r0 * G + bl->j0;
     const float *hp = rnn_h_prev(c->hs, c->y, c->h0z, t, B, H) + bl->r0 * H; /* all units */
     const float *xt = c->x + (t * B + bl->r0) * I;
     for (int64_t q = 0; q < 4; q++)
@@ -189,8 +188,7 @@ static recur_status lstm_forward(const char *fn, const recur_lstm_desc *d, const
                    .hT = hT,
                    .cT = cT,
                    .mask = d->mask,
-                   .Ix = p.fuse ? I : 0,
-                   .zstep = mem || !p.fuse ? B * G : 0};
+                   .Ix = p.fuse ? I : 0};
     if (mem) {
         c.z = (float *)(mem + s.gates), c.hs = (float *)(mem + s.hs);
         c.cs = (float *)(mem + s.cs), c.up = (float *)(mem + s.up);

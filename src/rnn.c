@@ -67,7 +67,6 @@ typedef struct {
     const unsigned char *mask; /* [T][B] or NULL */
     float *mk;                 /* [B][H]: masked rows' dh_t + dy_t (backward) */
     int64_t Ix;                /* rows of W in the forward panels */
-    int64_t zstep;             /* floats between steps' Z: B*H, or 0 (one step's buffer) */
 } rnn_call;
 
 static void fwd_pack(void *ctx, int64_t p0, int64_t p1) {
@@ -85,7 +84,7 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const int64_t B = c->d->B, I = c->d->I, H = c->d->H, nr = c->p->nr, Ix = c->Ix;
     const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
     const int train = c->hs != NULL;
-    float *zt = c->z + t * c->zstep + o;
+    float *zt = c->z + (c->p->one_step ? 0 : t * B * H) + o;
     const float *hp = rnn_h_prev(c->hs, c->y, c->h0z, t, B, H) + bl->r0 * H; /* all units */
     c->p->gemm((size_t)nrow, (size_t)nj, (size_t)Ix, c->x + (t * B + bl->r0) * I, (size_t)I,
                (size_t)H, hp, (size_t)H, c->up + bl->j0 / nr * (Ix + H) * nr, zt, (size_t)H,
@@ -141,8 +140,7 @@ static recur_status rnn_forward(const char *fn, const recur_rnn_desc *d, const f
                   .y = y,
                   .hT = hT,
                   .mask = d->mask,
-                  .Ix = p.fuse ? I : 0,
-                  .zstep = mem || !p.fuse ? B * H : 0};
+                  .Ix = p.fuse ? I : 0};
     if (mem) {
         c.z = (float *)(mem + s.z), c.hs = (float *)(mem + s.hs), c.up = (float *)(mem + s.up);
     } else {

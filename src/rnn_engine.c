@@ -114,9 +114,12 @@ static int fuse_input(const rnn_dims *d, int64_t G, int pass) {
 rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k, int pass) {
     /* Intel's native 512-bit FMAs: the taller tile with prefetch (same bits) */
     const int tall = recur_cpu_kind() == RECUR_CPU_INTEL && k->gemm_tall;
-    rnn_plan p = {tall ? k->gemm_tall : k->gemm, (int64_t)k->gemm_nr, recur_threads(), 0, 0};
+    rnn_plan p = {.gemm = tall ? k->gemm_tall : k->gemm,
+                  .nr = (int64_t)k->gemm_nr,
+                  .nt = recur_threads(),
+                  .fuse = fuse_input(d, G, pass)};
     p.units = use_unit_split(d, G, p.nt, p.nr, pass != RNN_BACKWARD);
-    p.fuse = fuse_input(d, G, pass);
+    p.one_step = pass == RNN_INFERENCE && p.fuse;
     return p;
 }
 

@@ -55,6 +55,8 @@ typedef struct {
     int nt;                  /* threads */
     int units;               /* threads split hidden units (barriers per step), else rows */
     int fuse;                /* the input product runs in the per-step GEMM */
+    int one_step;            /* inference with fuse: a step's products go to a buffer of one
+                                step (row 0 of the tape) instead of a T-long tape */
 } rnn_plan;
 
 /* Which pass a plan is for. */
