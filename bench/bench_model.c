@@ -1,8 +1,9 @@
 /* End-to-end benchmarks of the Keras tutorial model: one training step (the
  * same work as a fit step: gather, forward, loss, backward, Adam) at batch 32
- * and 128, and predict over 10,000 samples; and the training step with both
- * LSTMs written as the custom cell of examples/cells/lstm.c (model_cell_*:
- * its time over model_train's is the cost of writing a cell yourself).
+ * and 128, and predict over 10,000 samples (at batch 256, and at 32 as
+ * fit's validation runs it); and the training step with both LSTMs written
+ * as the custom cell of examples/cells/lstm.c (model_cell_*: its time over
+ * model_train's is the cost of writing a cell yourself).
  * FLOPs count the two LSTMs only,
  * with the primitive's convention (forward 2*T*4H*(I+H) per sample, training
  * 3x); the Dense layers add under 1%. */
@@ -76,12 +77,15 @@ static void bench_model(void *ctx, bench_state *st) {
     free(x), free(y), free(out);
 }
 
-static model_case cases[] = {{32, 0, 0}, {128, 0, 0}, {256, 1, 0}, {32, 0, 1}, {128, 0, 1}};
+static model_case cases[] = {{32, 0, 0}, {128, 0, 0}, {256, 1, 0},
+                             {32, 0, 1}, {128, 0, 1}, {32, 1, 0}};
 
 void bench_model_register(void) {
     bench_register("model_train/B32", bench_model, &cases[0], 3 * fwd_per_sample * 32);
     bench_register("model_train/B128", bench_model, &cases[1], 3 * fwd_per_sample * 128);
     bench_register("model_predict/N10000_B256", bench_model, &cases[2], fwd_per_sample * PREDICT_N);
+    /* what fit's validation on 10,000 samples at the training batch costs */
+    bench_register("model_predict/N10000_B32", bench_model, &cases[5], fwd_per_sample * PREDICT_N);
     bench_register("model_cell_train/B32", bench_model, &cases[3], 3 * fwd_per_sample * 32);
     bench_register("model_cell_train/B128", bench_model, &cases[4], 3 * fwd_per_sample * 128);
 }

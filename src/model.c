@@ -270,7 +270,7 @@ static void gather(recur_model *m, model_input x, const float *y, const size_t *
 /* ---- Forward and backward ---------------------------------------------- */
 
 /* Runs the layers on the batch in m->x0; returns the last output [B][C]. */
-static const float *forward(recur_model *m, int B, int training, recur_status *st) {
+static const float *forward(recur_model *m, int B, int mode, recur_status *st) {
     const float *in = m->x0;
     const unsigned char *mask = NULL;
     for (int l = 0; l < m->nlayers; l++) {
@@ -278,7 +278,7 @@ static const float *forward(recur_model *m, int B, int training, recur_status *s
         L->in = in;
         L->in_mask = mask;
         L->out_mask = L->out_seq ? mask : NULL;
-        if ((*st = L->ops->forward(m, L, l, in, B, training, &in))) return NULL;
+        if ((*st = L->ops->forward(m, L, l, in, B, mode, &in))) return NULL;
         mask = L->out_mask;
     }
     return in;
@@ -611,7 +611,7 @@ static recur_status step_recurrent(recur_model *m, layer *L, const float *in, in
     float *s0 = L->state, *s1 = s0 + n;
     void *ws = (char *)L->state + step_state_bytes(L, B);
     recur_status st = L->ops->cell->forward(L, 1, B, m->params + L->w_off, in, L->in_mask, s0,
-                                            L->out, NULL, s1, ws);
+                                            L->out, NULL, s1, 0, ws);
     if (!st) memcpy(s0, s1, n * sizeof(float));
     return st;
 }
@@ -837,7 +837,7 @@ static recur_status fit_step(recur_model *m, model_input x, const float *y, cons
     long entries = 0;
     if (B) {
         gather(m, x, y, order + first, 0, B);
-        if ((o = forward(m, B, 1, &st))) entries = loss_entries(m, B);
+        if ((o = forward(m, B, FWD_DROPOUT | FWD_TAPE, &st))) entries = loss_entries(m, B);
     }
     if (p) { /* the global count first: each share's gradient is scaled by it */
         double v[3] = {(double)entries};
@@ -1090,7 +1090,7 @@ static recur_status model_compute_gradients(recur_model *m, model_input x, const
     const int B = (int)n;
     if ((st = model_ensure_batch(m, B, fn))) return st;
     gather(m, x, y, NULL, 0, B);
-    const float *out = forward(m, B, training, &st);
+    const float *out = forward(m, B, (training ? FWD_DROPOUT : 0) | FWD_TAPE, &st);
     if (!out) return st;
     *loss = metrics_of(m, loss_forward_backward(m, out, m->yb, B, 1)).loss;
     return backward(m, B);

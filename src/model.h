@@ -11,6 +11,11 @@ typedef struct layer layer;
 #define LAYER_MAX_ARRAYS 16
 typedef struct recurrent_cell recurrent_cell;
 
+/* What a forward runs for (layer_ops.forward's mode): Dropout drops only
+ * with FWD_DROPOUT (Keras's training=True); without FWD_TAPE no backward
+ * follows, and recurrent layers run their inference forward (no tapes). */
+enum { FWD_DROPOUT = 1, FWD_TAPE = 2 };
+
 /* A layer kind: one file in src/layers/ fills one of these; the model, the
  * spec parser, the summary and the model file walk it and never switch on
  * the kind. NULL slots: nothing to do. */
@@ -40,8 +45,8 @@ typedef struct layer_ops {
      * for an identity). L->in_mask is the input's step mask ([in_steps][B],
      * 1 valid, 0 masked; NULL: no mask); the model has set L->out_mask to it
      * when the output is a sequence (else NULL), and a layer that makes or
-     * drops a mask (Embedding, Masking) sets it here. */
-    recur_status (*forward)(recur_model *m, layer *L, int l, const float *in, int B, int training,
+     * drops a mask (Embedding, Masking) sets it here. mode: FWD_* flags. */
+    recur_status (*forward)(recur_model *m, layer *L, int l, const float *in, int B, int mode,
                             const float **out);
     /* from dout, the parameter gradients and (din non-NULL) dLoss/d(input) */
     recur_status (*backward)(recur_model *m, layer *L, int l, int B, float *din);

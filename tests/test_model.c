@@ -651,6 +651,55 @@ static void test_recurrent_kinds_threads_and_files(void) {
     free(x);
 }
 
+/* Predict and evaluate run the recurrent layers' inference forward (no
+ * tapes, the layer's workspace as its scratch), compute_gradients the
+ * training forward: the same loss, bit for bit where the two plans agree
+ * (small layers, masks, Bidirectional, go_backwards), to rounding where the
+ * inference takes the input product into the step (Intel's plan, B >= 48,
+ * over 1 MiB of W and U: the model_cpu_intel run). */
+static void test_inference_forward_matches_training_forward(void) {
+    enum { N = 64, T = 5 };
+    static const struct {
+        const char *spec;
+        int F;
+        double tol;
+    } cases[] = {
+        {"masking,lstm:12:seq,bidirectional:gru:8:seq,rnn:6:relu:seq:backwards,lstm:5,"
+         "dense:3:softmax",
+         4, 0},
+        {"lstm:256:seq,gru:256:seq,rnn:200,dense:3:softmax", 256, 2e-6},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const int F = cases[k].F;
+        float *x = malloc(sizeof(float) * N * T * F), y[N], eval, acc, grad;
+        test_rng r = {11};
+        fill_uniform(&r, x, (size_t)N * T * F, -1, 1);
+        for (int n = 0; n < N; n++) {
+            y[n] = (float)(n % 3);
+            for (int t = 0; t < T; t++) /* padding: the first n % 3 steps, and step 2 of some */
+                if (t < n % 3 || (t == 2 && n % 5 == 0))
+                    memset(x + ((size_t)n * T + t) * F, 0, sizeof(float) * F);
+        }
+        recur_model *m;
+        CU_ASSERT_FATAL(ok(recur_model_create(&m, T, F, 9)));
+        CU_ASSERT_FATAL(ok(recur_model_add_layers(m, cases[k].spec)));
+        recur_optimizer sgd = recur_sgd(0.1f, 0.0f);
+        CU_ASSERT_FATAL(
+            ok(recur_model_compile(m, &sgd, RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)));
+        CU_ASSERT_FATAL(ok(recur_model_evaluate(m, x, y, N, N, &eval, &acc)));
+        CU_ASSERT_FATAL(ok(recur_model_compute_gradients(m, x, y, N, 0, &grad)));
+        if (cases[k].tol == 0) {
+            CU_ASSERT(memcmp(&eval, &grad, sizeof eval) == 0);
+        } else {
+            CU_ASSERT_DOUBLE_EQUAL(eval, grad, cases[k].tol * fabs(grad));
+        }
+        if (eval != grad)
+            printf("\n    %s: evaluate %.9g, training forward %.9g", cases[k].spec, eval, grad);
+        recur_model_destroy(m);
+        free(x);
+    }
+}
+
 static void test_checkpoint_from_callback_resumes_exactly(void) {
     enum { N = 150, T = 6, F = 2 };
     float *x = malloc(sizeof(float) * N * T * F), y[N];
@@ -893,6 +942,7 @@ int main(void) {
     ADD_TEST(s, test_clipping_matches_hand_computation);
     ADD_TEST(s, test_checkpoint_from_callback_resumes_exactly);
     ADD_TEST(s, test_recurrent_kinds_threads_and_files);
+    ADD_TEST(s, test_inference_forward_matches_training_forward);
     ADD_TEST(s, test_nonfinite_loss_stops_fit_with_last_good_weights);
     ADD_TEST(s, test_nonfinite_gradient_is_not_applied);
     ADD_TEST(s, test_file_versions);

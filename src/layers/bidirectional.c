@@ -193,7 +193,7 @@ static int concurrent(int nt) {
 typedef struct {
     recur_model *m;
     layer *L;
-    int l, B, training, backward;
+    int l, B, mode, backward;
     float *din[2];
 } bidi_run;
 
@@ -201,7 +201,7 @@ static recur_status run_one(const bidi_run *r, int k) {
     layer *S = &r->L->sub[k];
     const float *ignored;
     return r->backward ? S->ops->backward(r->m, S, r->l, r->B, r->din[k])
-                       : S->ops->forward(r->m, S, r->l, S->in, r->B, r->training, &ignored);
+                       : S->ops->forward(r->m, S, r->l, S->in, r->B, r->mode, &ignored);
 }
 
 static recur_status run_both(const bidi_run *r) {
@@ -234,14 +234,14 @@ static size_t back_step(const layer *L, int t) {
 
 /* both copies on in [in_steps][B][in_feat], their outputs [steps][B][units]
  * merged row by row into out [steps][B][out_feat] */
-static recur_status forward(recur_model *m, layer *L, int l, const float *in, int B, int training,
+static recur_status forward(recur_model *m, layer *L, int l, const float *in, int B, int mode,
                             const float **out) {
     for (int k = 0; k < 2; k++) {
         layer *S = &L->sub[k];
         S->w_off = L->w_off + (size_t)k * (L->nparams / 2);
         S->in = in, S->in_mask = L->in_mask, S->out_mask = NULL;
     }
-    bidi_run r = {m, L, l, B, training, 0, {NULL, NULL}};
+    bidi_run r = {m, L, l, B, mode, 0, {NULL, NULL}};
     recur_status st = run_both(&r);
     if (st) return st;
     const size_t U = (size_t)L->units, F = (size_t)L->out_feat;

@@ -61,9 +61,9 @@ static void release(layer *L) {
     L->pre = NULL;
 }
 
-static recur_status forward(recur_model *m, layer *L, int l, const float *in, int B, int training,
+static recur_status forward(recur_model *m, layer *L, int l, const float *in, int B, int mode,
                             const float **out) {
-    (void)l, (void)training;
+    (void)l, (void)mode;
     const int64_t rows = (int64_t)L->in_steps * B, in_f = L->in_feat, u = L->units;
     const float *W = m->params + L->w_off, *b = W + in_f * u;
     float *z = L->pre ? L->pre : L->out;

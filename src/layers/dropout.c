@@ -70,9 +70,9 @@ static void drop_range(const layer *L, dropout_mask_fn kernel, uint64_t stream, 
  * (a batch that is rows [batch_first, +B) of a global batch of batch_rows)
  * the mask one process would draw for the global batch. At inference the
  * input passes through. */
-static recur_status forward(recur_model *m, layer *L, int l, const float *in, int B, int training,
+static recur_status forward(recur_model *m, layer *L, int l, const float *in, int B, int mode,
                             const float **out) {
-    if (!training || L->rate <= 0.0f) {
+    if (!(mode & FWD_DROPOUT) || L->rate <= 0.0f) {
         *out = in;
         return RECUR_OK;
     }

@@ -89,9 +89,9 @@ static int alloc(layer *L, int batch) {
 }
 
 /* out [T][B][D] = embeddings[ids0[t][b]]; mask_zero: own_mask [T][B] = id != 0 */
-static recur_status forward(recur_model *m, layer *L, int l, const float *in, int B, int training,
+static recur_status forward(recur_model *m, layer *L, int l, const float *in, int B, int mode,
                             const float **out) {
-    (void)l, (void)in, (void)training;
+    (void)l, (void)in, (void)mode;
     const int64_t rows = (int64_t)L->in_steps * B;
     const size_t D = (size_t)L->units;
     const float *E = m->params + L->w_off;

@@ -16,16 +16,18 @@ static recur_gru_desc desc(const layer *L, int T, int B, const unsigned char *ma
 
 static size_t workspace_size(const layer *L, int T, int B) {
     recur_gru_desc d = desc(L, T, B, NULL);
-    return recur_gru_workspace_size(&d);
+    const size_t train = recur_gru_workspace_size(&d), infer = recur_gru_inference_scratch_size(&d);
+    return train > infer ? train : infer;
 }
 
 static recur_status forward(const layer *L, int T, int B, const float *params, const float *x,
                             const unsigned char *mask, const float *s0, float *y, float *hT,
-                            float *sT, void *ws) {
+                            float *sT, int tape, void *ws) {
     recur_gru_desc d = desc(L, T, B, mask);
     const size_t I = (size_t)L->in_feat, H = (size_t)L->units, G = 3 * H;
     const float *W = params, *U = W + I * G, *b = U + H * G;
-    recur_status st = recur_gru_forward(&d, W, U, b, x, s0, y, sT ? sT : hT, ws);
+    recur_status st = (tape ? recur_gru_forward : recur_gru_forward_inference)(&d, W, U, b, x, s0,
+                                                                               y, sT ? sT : hT, ws);
     if (!st && sT && hT) memcpy(hT, sT, (size_t)B * H * sizeof(float));
     return st;
 }

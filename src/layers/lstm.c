@@ -20,19 +20,21 @@ static recur_lstm_desc desc(const layer *L, int T, int B, const unsigned char *m
 
 static size_t workspace_size(const layer *L, int T, int B) {
     recur_lstm_desc d = desc(L, T, B, NULL);
-    return recur_lstm_workspace_size(&d);
+    const size_t train = recur_lstm_workspace_size(&d),
+                 infer = recur_lstm_inference_scratch_size(&d);
+    return train > infer ? train : infer;
 }
 
 /* states: h then c, each [B][H] */
 static recur_status forward(const layer *L, int T, int B, const float *params, const float *x,
                             const unsigned char *mask, const float *s0, float *y, float *hT,
-                            float *sT, void *ws) {
+                            float *sT, int tape, void *ws) {
     recur_lstm_desc d = desc(L, T, B, mask);
     const size_t I = (size_t)L->in_feat, H = (size_t)L->units, G = 4 * H;
     const float *W = params, *U = W + I * G, *b = U + H * G;
     const size_t BH = (size_t)B * H;
-    recur_status st = recur_lstm_forward(&d, W, U, b, x, s0, s0 ? s0 + BH : NULL, y,
-                                         sT ? sT : hT, sT ? sT + BH : NULL, ws);
+    recur_status st = (tape ? recur_lstm_forward : recur_lstm_forward_inference)(
+        &d, W, U, b, x, s0, s0 ? s0 + BH : NULL, y, sT ? sT : hT, sT ? sT + BH : NULL, ws);
     if (!st && sT && hT) memcpy(hT, sT, BH * sizeof(float));
     return st;
 }

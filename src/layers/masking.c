@@ -48,9 +48,9 @@ static void release(layer *L) {
 
 /* in, out [T][B][F]: own_mask[t][b] = some feature of in[t][b] != mask_value;
  * out[t][b] = in[t][b] * own_mask[t][b] */
-static recur_status forward(recur_model *m, layer *L, int l, const float *in, int B, int training,
+static recur_status forward(recur_model *m, layer *L, int l, const float *in, int B, int mode,
                             const float **out) {
-    (void)m, (void)l, (void)training;
+    (void)m, (void)l, (void)mode;
     const int64_t rows = (int64_t)L->in_steps * B;
     const size_t F = (size_t)L->in_feat;
     const float v = L->mask_value;

@@ -190,9 +190,9 @@ static void zero_masked(float *v, const unsigned char *mask, int T, int B, size_
         if (!mask[k]) memset(v + k * n, 0, n * sizeof(float));
 }
 
-recur_status recurrent_forward(recur_model *m, layer *L, int l, const float *in, int B,
-                               int training, const float **out) {
-    (void)l, (void)training;
+recur_status recurrent_forward(recur_model *m, layer *L, int l, const float *in, int B, int mode,
+                               const float **out) {
+    (void)l;
     const int T = L->in_steps;
     const size_t I = (size_t)L->in_feat, H = (size_t)L->units;
     const float *x = in;
@@ -208,7 +208,8 @@ recur_status recurrent_forward(recur_model *m, layer *L, int l, const float *in,
     }
     float *y = L->return_sequences ? L->out : L->seq;
     recur_status s = L->ops->cell->forward(L, T, B, m->params + L->w_off, x, mask, NULL, y,
-                                           L->return_sequences ? NULL : L->out, NULL, L->ws);
+                                           L->return_sequences ? NULL : L->out, NULL,
+                                           (mode & FWD_TAPE) != 0, L->ws);
     if (!s && L->return_sequences && L->zero_output && mask) zero_masked(y, mask, T, B, H);
     *out = L->out;
     return s;

@@ -13,14 +13,16 @@ struct recurrent_cell {
     const char *option_name; /* a 0/1 option the spec names ("reset_after"), or NULL */
     size_t (*bias_len)(const layer *L);
     void (*init_bias)(const layer *L, float *b); /* NULL: zeros */
-    size_t (*workspace_size)(const layer *L, int T, int B);
+    size_t (*workspace_size)(const layer *L, int T, int B); /* forward's (either kind), backward's */
     /* T steps of x [T][B][in] under mask [T][B] (NULL: all valid) from the
      * states s0 [states][B][units] (NULL: zeros); writes y [T][B][units], and
      * hT [B][units] and sT [states][B][units] when not NULL. params: the
-     * layer's block of the flat buffer. */
+     * layer's block of the flat buffer. tape: a training forward, keeping in
+     * ws what backward needs; 0: no backward follows (predict, evaluate), and
+     * the primitive's inference forward may skip the tapes. */
     recur_status (*forward)(const layer *L, int T, int B, const float *params, const float *x,
                             const unsigned char *mask, const float *s0, float *y, float *hT,
-                            float *sT, void *ws);
+                            float *sT, int tape, void *ws);
     /* after the training forward of the same T, B: dy [T][B][units] or dhT
      * [B][units] (either NULL: zeros) into dx (NULL: skip) and the layer's
      * gradient block (overwritten) */
@@ -39,8 +41,8 @@ int recurrent_arrays(const layer *L, size_t off[], size_t len[], const char *nam
 int recurrent_init(const layer *L, float *params, uint64_t *rng);
 int recurrent_alloc(layer *L, int batch);
 void recurrent_release(layer *L);
-recur_status recurrent_forward(recur_model *m, layer *L, int l, const float *in, int B,
-                               int training, const float **out);
+recur_status recurrent_forward(recur_model *m, layer *L, int l, const float *in, int B, int mode,
+                               const float **out);
 recur_status recurrent_backward(recur_model *m, layer *L, int l, int B, float *din);
 
 /* Keras's initialisers (init.c) */

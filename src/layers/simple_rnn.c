@@ -15,16 +15,18 @@ static recur_rnn_desc desc(const layer *L, int T, int B, const unsigned char *ma
 
 static size_t workspace_size(const layer *L, int T, int B) {
     recur_rnn_desc d = desc(L, T, B, NULL);
-    return recur_rnn_workspace_size(&d);
+    const size_t train = recur_rnn_workspace_size(&d), infer = recur_rnn_inference_scratch_size(&d);
+    return train > infer ? train : infer;
 }
 
 static recur_status forward(const layer *L, int T, int B, const float *params, const float *x,
                             const unsigned char *mask, const float *s0, float *y, float *hT,
-                            float *sT, void *ws) {
+                            float *sT, int tape, void *ws) {
     recur_rnn_desc d = desc(L, T, B, mask);
     const size_t I = (size_t)L->in_feat, H = (size_t)L->units, G = 1 * H;
     const float *W = params, *U = W + I * G, *b = U + H * G;
-    recur_status st = recur_rnn_forward(&d, W, U, b, x, s0, y, sT ? sT : hT, ws);
+    recur_status st = (tape ? recur_rnn_forward : recur_rnn_forward_inference)(&d, W, U, b, x, s0,
+                                                                               y, sT ? sT : hT, ws);
     if (!st && sT && hT) memcpy(hT, sT, (size_t)B * H * sizeof(float));
     return st;
 }
