@@ -136,6 +136,10 @@ typedef struct simd_kernels {
     dropout_mask_fn dropout_mask;
 } simd_kernels;
 
+/* a kernel's inner function, inlined also where gcc's heuristics would not
+ * (so that a loop per constant flag is specialised, constants hoisted) */
+#define KERNEL_INLINE static inline __attribute__((always_inline))
+
 /* One table per ISA, defined beside its kernels. */
 extern const simd_kernels simd_kernels_scalar;
 #if defined(__x86_64__) || defined(__i386__)

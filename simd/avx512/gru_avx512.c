@@ -29,7 +29,7 @@ static inline __m512 dact(int relu, __m512 a) {
  *                  rg_h += b1_h, hh = act(g_h + b0_h + r*rg_h)
  * reset_after = 0: z, r read from g_z, g_r; hh = act(g_h + b_h + rg_h)
  * h = z*h_prev + (1-z)*hh;  g out: z, r, hh */
-static inline void gru_fwd16(size_t H, int relu, int reset_after, float *g, float *rg,
+KERNEL_INLINE void gru_fwd16(size_t H, int relu, int reset_after, float *g, float *rg,
                              const float *b, const float *hp, float *h, float *y, __mmask16 m) {
     const __m512 one = _mm512_set1_ps(1.0f);
     const __m512 gh = _mm512_add_ps(ld(g + 2 * H, m), ld(b + 2 * H, m));
@@ -56,8 +56,9 @@ static inline void gru_fwd16(size_t H, int relu, int reset_after, float *g, floa
     st(g + 2 * H, hh, m);
 }
 
-void gru_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
-                              float *rg, const float *b, const float *h_prev, float *h, float *y) {
+KERNEL_INLINE void gru_fwd_rows(size_t rows, size_t n, size_t H, int relu, int reset_after,
+                                float *g, float *rg, const float *b, const float *h_prev, float *h,
+                                float *y) {
     const __mmask16 tail = tail_mask(n);
     for (size_t r = 0; r < rows; r++) {
         float *gr = g + r * 3 * H, *rgr = rg + r * 3 * H;
@@ -71,6 +72,21 @@ void gru_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, int res
             gru_fwd16(H, relu, reset_after, gr + j, rgr + j, b + j, h_prev + o + j, h + o + j,
                       yr ? yr + j : NULL, tail);
     }
+}
+
+/* one loop per (relu, reset_after), the flags constant in each: measured
+ * 2-5% faster than one loop testing them (GRU forward, 1 thread, T = 28,
+ * B = 32 and 256, H = 128, AVX-512) */
+void gru_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
+                              float *rg, const float *b, const float *h_prev, float *h, float *y) {
+    if (relu && reset_after)
+        gru_fwd_rows(rows, n, H, 1, 1, g, rg, b, h_prev, h, y);
+    else if (relu)
+        gru_fwd_rows(rows, n, H, 1, 0, g, rg, b, h_prev, h, y);
+    else if (reset_after)
+        gru_fwd_rows(rows, n, H, 0, 1, g, rg, b, h_prev, h, y);
+    else
+        gru_fwd_rows(rows, n, H, 0, 0, g, rg, b, h_prev, h, y);
 }
 
 /* z = sig(g_z + b_z + rg_z), r = sig(g_r + b_r + rg_r) over g_z, g_r; rh = r*h_prev */
@@ -102,7 +118,7 @@ void gru_postgemm_fwd_reset__avx512(size_t rows, size_t n, size_t H, float *g, c
 /* dht = dh + dy;  dhh = dht*(1-z)*act'(hh);  dz = dht*(h_prev - hh)*z*(1-z);  dh = dht*z
  * reset_after = 1: dr = dhh*rg_h*r*(1-r); g: dz, dr, dhh; rg: dz, dr, dhh*r
  * reset_after = 0: g: dz, r, dhh; rg neither read nor written */
-static inline void gru_bwd16(size_t H, int relu, int reset_after, float *g, float *rg,
+KERNEL_INLINE void gru_bwd16(size_t H, int relu, int reset_after, float *g, float *rg,
                              const float *hp, const float *dy, float *dh, __mmask16 m) {
     const __m512 one = _mm512_set1_ps(1.0f);
     const __m512 z = ld(g, m), hh = ld(g + 2 * H, m), omz = _mm512_sub_ps(one, z);
@@ -125,8 +141,9 @@ static inline void gru_bwd16(size_t H, int relu, int reset_after, float *g, floa
     st(dh, _mm512_mul_ps(dht, z), m);
 }
 
-void gru_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
-                              float *rg, const float *h_prev, const float *dy, float *dh) {
+KERNEL_INLINE void gru_bwd_rows(size_t rows, size_t n, size_t H, int relu, int reset_after,
+                                float *g, float *rg, const float *h_prev, const float *dy,
+                                float *dh) {
     const __mmask16 tail = tail_mask(n);
     for (size_t r = 0; r < rows; r++) {
         float *gr = g + r * 3 * H, *rgr = reset_after ? rg + r * 3 * H : NULL;
@@ -140,6 +157,19 @@ void gru_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, int res
             gru_bwd16(H, relu, reset_after, gr + j, rgr ? rgr + j : NULL, h_prev + o + j,
                       dyr ? dyr + j : NULL, dh + o + j, tail);
     }
+}
+
+/* as gru_postgemm_fwd: one loop per (relu, reset_after) */
+void gru_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
+                              float *rg, const float *h_prev, const float *dy, float *dh) {
+    if (relu && reset_after)
+        gru_bwd_rows(rows, n, H, 1, 1, g, rg, h_prev, dy, dh);
+    else if (relu)
+        gru_bwd_rows(rows, n, H, 1, 0, g, rg, h_prev, dy, dh);
+    else if (reset_after)
+        gru_bwd_rows(rows, n, H, 0, 1, g, rg, h_prev, dy, dh);
+    else
+        gru_bwd_rows(rows, n, H, 0, 0, g, rg, h_prev, dy, dh);
 }
 
 /* g_r in: r; out: drh*h_prev*r*(1-r);  dh += drh*r */
