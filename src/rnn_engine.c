@@ -66,11 +66,15 @@ recur_status rnn_check_aligned(const void *p, const char *fn, const char *name) 
  * (B = 16, 2 threads) the unit split with the input hoisted won, H = 512:
  * forward 8.7 vs 10.4 ms, training 23.9 vs 27.9; H = 1024: 41.2 vs 48.0 and
  * 110 vs 125 ms; at H = 128 it lost (B = 32: 4.2 vs 3.2 ms). There a
- * forward over 2 MiB of U also splits units at any batch (LSTM, 2 threads, B
+ * forward over 4 MiB of U also splits units at any batch (LSTM, 2 threads, B
  * = 64, H = 512: 31.3 vs 28.7 ms, T = 100: 120 vs 111; GRU H = 1024: 84.3 vs
  * 79.1), while its backward, which streams U^T once for dh and not the
  * weight-gradient GEMMs' inputs, keeps the rows (mixed with units: 85 vs 80
- * ms at H = 512, 308 vs 315 at H = 1024).
+ * ms at H = 512, 308 vs 315 at H = 1024). The GRU's 3 MiB at H = 512 (a
+ * thread's half of U and W no longer fits its L2 once inference takes the
+ * input into the step, and reset_after = 0 meets twice a step) keeps the
+ * rows at B = 64: forward 16.7 -> 16.4 ms, reset_after = 0 17.2 -> 16.3; T =
+ * 100 65.9 -> 64.2 and 66.1 -> 62.4; training 53.4 -> 52.6 and 53.7 -> 52.4.
  * RECUR_LSTM_SPLIT=rows|units forces one (tests). */
 static int use_unit_split(const rnn_dims *d, int64_t G, int nt, int64_t nr, int forward) {
     int forced = recur_lstm_split_override();
@@ -79,7 +83,7 @@ static int use_unit_split(const rnn_dims *d, int64_t G, int nt, int64_t nr, int 
     if (d->B < 4 * nt) return 1;
     const size_t u_bytes = (size_t)d->H * (size_t)G * sizeof(float);
     if (recur_cpu_kind() != RECUR_CPU_INTEL || u_bytes < ((size_t)2 << 20)) return 0;
-    return d->B <= 8 * nt || forward;
+    return d->B <= 8 * nt || (forward && u_bytes >= ((size_t)4 << 20));
 }
 
 /* Whether the per-step GEMM also takes the input: Z_t = [x_t | h_{t-1}] [W; U]
