@@ -77,9 +77,10 @@ const char *recur_tuning(void) {
     static const char *const text[] = {
         [RECUR_CPU_GENERIC] = "cpu generic: " ZEN4_RULES,
         [RECUR_CPU_INTEL] = "cpu intel: per-step GEMM in tiles of up to 12 rows with the panel "
-                            "prefetched (AVX-512); once U is 2 MiB, units split in forwards, and "
-                            "in backwards at 8 or fewer rows a thread; input fused only up to 1 "
-                            "MiB of weights, in inference at any size from a batch of 48",
+                            "prefetched (AVX-512); units split at 8 or fewer rows a thread once U "
+                            "is 2 MiB, and in forwards at any batch once U is 4 MiB; input fused "
+                            "only up to 1 MiB of weights, in inference at any size from a batch "
+                            "of 48",
         [RECUR_CPU_AMD] = "cpu amd: " ZEN4_RULES};
     return text[recur_cpu_kind()];
 }
