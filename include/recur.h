@@ -529,7 +529,11 @@ RECUR_API recur_status recur_model_fit(recur_model *m, const float *x, const flo
 RECUR_API int recur_model_history(const recur_model *m, const recur_epoch_logs **epochs);
 
 /* Loss and accuracy (NaN for MSE) over n samples, in inference mode; with
- * per-step targets, means over all the valid steps (masked steps skipped). */
+ * per-step targets, means over all the valid steps (masked steps skipped).
+ * Evaluate, predict and the predict_step calls run the LSTM, GRU and
+ * SimpleRNN layers' inference forward (recur_*_forward_inference): the
+ * training forward's outputs, bit for bit except to rounding where that plan
+ * takes the input product into the step (see recur_lstm_forward). */
 RECUR_API recur_status recur_model_evaluate(recur_model *m, const float *x, const float *y,
                                             size_t n, int batch_size, float *loss,
                                             float *accuracy);
