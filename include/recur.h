@@ -160,6 +160,33 @@ RECUR_API recur_status recur_lstm_forward_inference(const recur_lstm_desc *d, co
                                                     const float *c0, float *y, float *hT,
                                                     float *cT, void *scratch);
 
+/* Weights packed once for many inference calls, as oneDNN reorders its
+ * weights once: every forward packs W and U into its GEMM's panels (2-10% of
+ * an inference call at the bench's shapes), and a caller that runs the same
+ * weights again and again can pack them once instead:
+ *
+ *   size_t n = recur_lstm_packed_weights_size(&d);
+ *   void *packed = aligned_alloc(64, (n + 63) / 64 * 64);
+ *   recur_lstm_pack_weights(&d, W, U, packed);
+ *   for (...) recur_lstm_forward_packed(&d, packed, b, x, h0, c0, y, hT, cT, scratch);
+ *
+ * packed: caller-owned, at least recur_lstm_packed_weights_size(d) bytes,
+ * 64-byte aligned; it holds its own copy of what the forward needs of W and
+ * U, so they may change or go after packing (pack again for new weights). It
+ * is laid out for the descriptor's input_size, hidden_size and batch and for
+ * this process's kernels: a forward whose descriptor differs in any of them,
+ * or a buffer packed on another CPU kind, is RECUR_ERR_INVALID_ARGUMENT
+ * naming what differs; seq_len, activation and mask may differ. The forward
+ * is recur_lstm_forward_inference's (scratch as there, NULL allocating for
+ * the call), the same y bit for bit. */
+RECUR_API size_t recur_lstm_packed_weights_size(const recur_lstm_desc *d);
+RECUR_API recur_status recur_lstm_pack_weights(const recur_lstm_desc *d, const float *W,
+                                               const float *U, void *packed);
+RECUR_API recur_status recur_lstm_forward_packed(const recur_lstm_desc *d, const void *packed,
+                                                 const float *b, const float *x, const float *h0,
+                                                 const float *c0, float *y, float *hT, float *cT,
+                                                 void *scratch);
+
 RECUR_API recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W,
                                            const float *U, const float *b, const float *x,
                                            const float *h0, const float *c0, const float *dy,
@@ -206,6 +233,14 @@ RECUR_API recur_status recur_gru_forward_inference(const recur_gru_desc *d, cons
                                                    const float *U, const float *b, const float *x,
                                                    const float *h0, float *y, float *hT,
                                                    void *scratch);
+/* Packed weights as the LSTM's (recur_lstm_pack_weights); reset_after too
+ * must match. */
+RECUR_API size_t recur_gru_packed_weights_size(const recur_gru_desc *d);
+RECUR_API recur_status recur_gru_pack_weights(const recur_gru_desc *d, const float *W,
+                                              const float *U, void *packed);
+RECUR_API recur_status recur_gru_forward_packed(const recur_gru_desc *d, const void *packed,
+                                                const float *b, const float *x, const float *h0,
+                                                float *y, float *hT, void *scratch);
 RECUR_API recur_status recur_gru_backward(const recur_gru_desc *d, const float *W, const float *U,
                                           const float *b, const float *x, const float *h0,
                                           const float *dy, const float *dhT, float *dx, float *dh0,
@@ -215,8 +250,8 @@ RECUR_API recur_status recur_gru_backward(const recur_gru_desc *d, const float *
  *
  *   h_t = act(x_t W + h_{t-1} U + b)     y_t = h_t
  * W [I][H], U [H][H], b [H]; act tanh (Keras's default) or relu; layouts,
- * NULL arguments, workspace, inference scratch, mask (h carried through
- * masked steps) and errors as the LSTM's. */
+ * NULL arguments, workspace, inference scratch, packed weights, mask (h
+ * carried through masked steps) and errors as the LSTM's. */
 typedef struct recur_rnn_desc {
     int seq_len, batch, input_size, hidden_size; /* T, B, I, H */
     recur_act activation; /* RECUR_ACT_TANH (Keras default) or RECUR_ACT_RELU */
@@ -231,6 +266,12 @@ RECUR_API recur_status recur_rnn_forward_inference(const recur_rnn_desc *d, cons
                                                    const float *U, const float *b, const float *x,
                                                    const float *h0, float *y, float *hT,
                                                    void *scratch);
+RECUR_API size_t recur_rnn_packed_weights_size(const recur_rnn_desc *d);
+RECUR_API recur_status recur_rnn_pack_weights(const recur_rnn_desc *d, const float *W,
+                                              const float *U, void *packed);
+RECUR_API recur_status recur_rnn_forward_packed(const recur_rnn_desc *d, const void *packed,
+                                                const float *b, const float *x, const float *h0,
+                                                float *y, float *hT, void *scratch);
 RECUR_API recur_status recur_rnn_backward(const recur_rnn_desc *d, const float *W, const float *U,
                                           const float *b, const float *x, const float *h0,
                                           const float *dy, const float *dhT, float *dx, float *dh0,

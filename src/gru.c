@@ -152,24 +152,32 @@ static void fwd_end(void *ctx, const rnn_block *bl) {
 }
 
 /* A training forward (workspace) or an inference forward (scratch, or one
- * allocated for the call when both are NULL). */
+ * allocated for the call when both are NULL); packed and keep as the LSTM's
+ * (lstm.c). */
 static recur_status gru_forward(const char *fn, const recur_gru_desc *d, const float *W,
                                 const float *U, const float *b, const float *x, const float *h0,
-                                float *y, float *hT, void *workspace, void *user_scratch) {
+                                float *y, float *hT, void *workspace, void *user_scratch,
+                                const void *packed, int keep) {
     gru_shape s;
     recur_status st;
-    if ((st = gru_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
-        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
-        (st = rnn_need(y, fn, "y")) || (st = rnn_check_aligned(workspace, fn, "workspace")) ||
+    if ((st = gru_shape_init(d, &s, fn)) ||
+        (st = packed ? rnn_check_aligned(packed, fn, "packed") : rnn_need(W, fn, "W")) ||
+        (st = packed ? RECUR_OK : rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) ||
+        (st = rnn_need(x, fn, "x")) || (st = rnn_need(y, fn, "y")) ||
+        (st = rnn_check_aligned(workspace, fn, "workspace")) ||
         (st = rnn_check_aligned(user_scratch, fn, "scratch")))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 3 * H;
+    const simd_kernels *k = recur_kernels();
+    const rnn_plan p = rnn_plan_of(&s.d, G, k, workspace ? RNN_TRAIN_FORWARD : RNN_INFERENCE);
+    const float *panels = NULL;
+    if (packed && (st = rnn_prepacked_open(packed, RNN_CELL_GRU, s.ra, &s.d,
+                                           rnn_packed_floats(&s.d, 3), &p, fn, &panels, &W)))
+        return st;
     char *mem = workspace, *scratch = user_scratch, *owned = NULL;
     if (!mem && !scratch && !(scratch = owned = aligned_alloc(RECUR_ALIGN, s.scratch_size)))
         return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", fn,
                           s.scratch_size);
-    const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, k, mem ? RNN_TRAIN_FORWARD : RNN_INFERENCE);
     gru_call c = {.s = &s,
                   .p = &p,
                   .k = k,
@@ -187,15 +195,21 @@ static recur_status gru_forward(const char *fn, const recur_gru_desc *d, const f
     } else {
         c.g = (float *)scratch, c.rg = (float *)(scratch + s.s_rg);
         c.rh = s.ra ? NULL : (float *)(scratch + s.s_rh), c.h0z = (float *)(scratch + s.s_h0);
-        c.up = (float *)(scratch + s.s_up);
+        c.up = panels ? (float *)(uintptr_t)panels : (float *)(scratch + s.s_up);
     }
     const int64_t np = (H + p.nr - 1) / p.nr;
     c.upw = c.up + 3 * np * p.nr * H;
     int err =
         p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, c.g, G);
     if (!err) {
-        const rnn_loop loop = {
-            3 * np * (p.fuse ? 2 : 1), fwd_pack, fwd_begin, fwd_step, fwd_end, &c, 0};
+        const int repack = !packed && !(keep && !mem);
+        const rnn_loop loop = {repack ? 3 * np * (p.fuse ? 2 : 1) : 0,
+                               repack ? fwd_pack : NULL,
+                               fwd_begin,
+                               fwd_step,
+                               fwd_end,
+                               &c,
+                               0};
         rnn_loop_run(&s.d, &p, &loop);
     }
     free(owned);
@@ -205,13 +219,58 @@ static recur_status gru_forward(const char *fn, const recur_gru_desc *d, const f
 recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const float *U,
                                const float *b, const float *x, const float *h0, float *y, float *hT,
                                void *workspace) {
-    return gru_forward("recur_gru_forward", d, W, U, b, x, h0, y, hT, workspace, NULL);
+    return gru_forward("recur_gru_forward", d, W, U, b, x, h0, y, hT, workspace, NULL, NULL, 0);
 }
 
 recur_status recur_gru_forward_inference(const recur_gru_desc *d, const float *W, const float *U,
                                          const float *b, const float *x, const float *h0, float *y,
                                          float *hT, void *scratch) {
-    return gru_forward("recur_gru_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch);
+    return gru_forward("recur_gru_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch,
+                       NULL, 0);
+}
+
+recur_status gru_forward_inference_keep(const recur_gru_desc *d, const float *W, const float *U,
+                                        const float *b, const float *x, const float *h0, float *y,
+                                        float *hT, void *scratch, int keep) {
+    return gru_forward("recur_gru_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch,
+                       NULL, keep && scratch);
+}
+
+size_t recur_gru_packed_weights_size(const recur_gru_desc *d) {
+    gru_shape s;
+    if (gru_shape_init(d, &s, "recur_gru_packed_weights_size")) return 0;
+    const rnn_plan p = rnn_plan_of(&s.d, 3 * s.d.H, recur_kernels(), RNN_INFERENCE);
+    return rnn_prepacked_size(&s.d, 3 * s.d.H, rnn_packed_floats(&s.d, 3), &p);
+}
+
+recur_status recur_gru_pack_weights(const recur_gru_desc *d, const float *W, const float *U,
+                                    void *packed) {
+    static const char fn[] = "recur_gru_pack_weights";
+    gru_shape s;
+    recur_status st;
+    if ((st = gru_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
+        (st = rnn_need(U, fn, "U")) || (st = rnn_need(packed, fn, "packed")) ||
+        (st = rnn_check_aligned(packed, fn, "packed")))
+        return st;
+    const int64_t I = s.d.I, H = s.d.H, G = 3 * H;
+    const rnn_plan p = rnn_plan_of(&s.d, G, recur_kernels(), RNN_INFERENCE);
+    const int64_t np = (H + p.nr - 1) / p.nr;
+    float *wc;
+    gru_call c = {.s = &s, .p = &p, .W = W, .U = U};
+    c.up = rnn_prepacked_init(packed, RNN_CELL_GRU, s.ra, &s.d, rnn_packed_floats(&s.d, 3), &p,
+                              &wc);
+    c.upw = c.up + 3 * np * p.nr * H;
+    rnn_pack_run(&s.d, &p, 3 * np * (p.fuse ? 2 : 1), fwd_pack, &c);
+    if (wc) memcpy(wc, W, (size_t)I * (size_t)G * sizeof(float));
+    return RECUR_OK;
+}
+
+recur_status recur_gru_forward_packed(const recur_gru_desc *d, const void *packed, const float *b,
+                                      const float *x, const float *h0, float *y, float *hT,
+                                      void *scratch) {
+    static const char fn[] = "recur_gru_forward_packed";
+    if (d && !packed) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: packed is NULL", fn);
+    return gru_forward(fn, d, NULL, NULL, b, x, h0, y, hT, NULL, scratch, packed, 0);
 }
 
 /* ---- Backward --------------------------------------------------------------- */

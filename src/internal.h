@@ -79,4 +79,19 @@ static inline size_t recur_round_up(size_t n) {
     return (n + RECUR_ALIGN - 1) / RECUR_ALIGN * RECUR_ALIGN;
 }
 
+/* The inference forwards of the model's predict and evaluate. keep: the
+ * scratch's packed region still holds W and U as the previous call packed
+ * them, a call with the same sizes and the same weights (the batches of one
+ * pass), so the packing is skipped; 0: as recur_*_forward_inference. */
+recur_status lstm_forward_inference_keep(const recur_lstm_desc *d, const float *W, const float *U,
+                                         const float *b, const float *x, const float *h0,
+                                         const float *c0, float *y, float *hT, float *cT,
+                                         void *scratch, int keep);
+recur_status gru_forward_inference_keep(const recur_gru_desc *d, const float *W, const float *U,
+                                        const float *b, const float *x, const float *h0, float *y,
+                                        float *hT, void *scratch, int keep);
+recur_status rnn_forward_inference_keep(const recur_rnn_desc *d, const float *W, const float *U,
+                                        const float *b, const float *x, const float *h0, float *y,
+                                        float *hT, void *scratch, int keep);
+
 #endif /* RECUR_INTERNAL_H */

@@ -152,19 +152,30 @@ static void fwd_end(void *ctx, const rnn_block *bl) {
 }
 
 /* A training forward (workspace) or an inference forward (scratch, or one
- * allocated for the call when both are NULL). */
+ * allocated for the call when both are NULL). Inference only: packed, weights
+ * from recur_lstm_pack_weights instead of W and U; keep, the scratch's panels
+ * still hold W and U as the previous inference call with the same sizes packed
+ * them (the model's batches of one predict). Either skips the packing. */
 static recur_status lstm_forward(const char *fn, const recur_lstm_desc *d, const float *W,
                                  const float *U, const float *b, const float *x, const float *h0,
                                  const float *c0, float *y, float *hT, float *cT, void *workspace,
-                                 void *user_scratch) {
+                                 void *user_scratch, const void *packed, int keep) {
     lstm_shape s;
     recur_status st;
-    if ((st = lstm_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
-        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
-        (st = rnn_need(y, fn, "y")) || (st = rnn_check_aligned(workspace, fn, "workspace")) ||
+    if ((st = lstm_shape_init(d, &s, fn)) ||
+        (st = packed ? rnn_check_aligned(packed, fn, "packed") : rnn_need(W, fn, "W")) ||
+        (st = packed ? RECUR_OK : rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) ||
+        (st = rnn_need(x, fn, "x")) || (st = rnn_need(y, fn, "y")) ||
+        (st = rnn_check_aligned(workspace, fn, "workspace")) ||
         (st = rnn_check_aligned(user_scratch, fn, "scratch")))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H, G = 4 * H;
+    const simd_kernels *k = recur_kernels();
+    const rnn_plan p = rnn_plan_of(&s.d, G, k, workspace ? RNN_TRAIN_FORWARD : RNN_INFERENCE);
+    const float *panels = NULL;
+    if (packed && (st = rnn_prepacked_open(packed, RNN_CELL_LSTM, 0, &s.d, rnn_packed_floats(&s.d, 4),
+                                           &p, fn, &panels, &W)))
+        return st;
     char *mem = workspace;
     float *scratch = user_scratch, *owned = NULL;
     if (!mem && !scratch) {
@@ -173,8 +184,6 @@ static recur_status lstm_forward(const char *fn, const recur_lstm_desc *d, const
             return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch",
                               fn, s.scratch_size);
     }
-    const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, G, k, mem ? RNN_TRAIN_FORWARD : RNN_INFERENCE);
     lstm_call c = {.d = &s.d,
                    .p = &p,
                    .k = k,
@@ -196,14 +205,20 @@ static recur_status lstm_forward(const char *fn, const recur_lstm_desc *d, const
         c.z = scratch, c.cs = (float *)((char *)scratch + s.scratch_c);
         c.h0z = (float *)((char *)scratch + s.scratch_h0);
         c.mk = (float *)((char *)scratch + s.scratch_mk);
-        c.up = (float *)((char *)scratch + s.scratch_up);
+        c.up = panels ? (float *)(uintptr_t)panels : (float *)((char *)scratch + s.scratch_up);
     }
     /* unless fused: x W for all steps first, one dnnl_sgemm */
     int err =
         p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, c.z, G);
     if (!err) {
-        const rnn_loop loop = {
-            4 * ((H + p.nr - 1) / p.nr), fwd_pack, fwd_begin, fwd_step, fwd_end, &c, 0};
+        const int repack = !packed && !(keep && !mem);
+        const rnn_loop loop = {repack ? 4 * ((H + p.nr - 1) / p.nr) : 0,
+                               repack ? fwd_pack : NULL,
+                               fwd_begin,
+                               fwd_step,
+                               fwd_end,
+                               &c,
+                               0};
         rnn_loop_run(&s.d, &p, &loop);
     }
     free(owned);
@@ -213,7 +228,8 @@ static recur_status lstm_forward(const char *fn, const recur_lstm_desc *d, const
 recur_status recur_lstm_forward(const recur_lstm_desc *d, const float *W, const float *U,
                                 const float *b, const float *x, const float *h0, const float *c0,
                                 float *y, float *hT, float *cT, void *workspace) {
-    return lstm_forward("recur_lstm_forward", d, W, U, b, x, h0, c0, y, hT, cT, workspace, NULL);
+    return lstm_forward("recur_lstm_forward", d, W, U, b, x, h0, c0, y, hT, cT, workspace, NULL,
+                        NULL, 0);
 }
 
 recur_status recur_lstm_forward_inference(const recur_lstm_desc *d, const float *W, const float *U,
@@ -221,7 +237,50 @@ recur_status recur_lstm_forward_inference(const recur_lstm_desc *d, const float 
                                           const float *c0, float *y, float *hT, float *cT,
                                           void *scratch) {
     return lstm_forward("recur_lstm_forward_inference", d, W, U, b, x, h0, c0, y, hT, cT, NULL,
-                        scratch);
+                        scratch, NULL, 0);
+}
+
+recur_status lstm_forward_inference_keep(const recur_lstm_desc *d, const float *W, const float *U,
+                                         const float *b, const float *x, const float *h0,
+                                         const float *c0, float *y, float *hT, float *cT,
+                                         void *scratch, int keep) {
+    return lstm_forward("recur_lstm_forward_inference", d, W, U, b, x, h0, c0, y, hT, cT, NULL,
+                        scratch, NULL, keep && scratch);
+}
+
+size_t recur_lstm_packed_weights_size(const recur_lstm_desc *d) {
+    lstm_shape s;
+    if (lstm_shape_init(d, &s, "recur_lstm_packed_weights_size")) return 0;
+    const rnn_plan p = rnn_plan_of(&s.d, 4 * s.d.H, recur_kernels(), RNN_INFERENCE);
+    return rnn_prepacked_size(&s.d, 4 * s.d.H, rnn_packed_floats(&s.d, 4), &p);
+}
+
+recur_status recur_lstm_pack_weights(const recur_lstm_desc *d, const float *W, const float *U,
+                                     void *packed) {
+    static const char fn[] = "recur_lstm_pack_weights";
+    lstm_shape s;
+    recur_status st;
+    if ((st = lstm_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
+        (st = rnn_need(U, fn, "U")) || (st = rnn_need(packed, fn, "packed")) ||
+        (st = rnn_check_aligned(packed, fn, "packed")))
+        return st;
+    const int64_t I = s.d.I, H = s.d.H, G = 4 * H;
+    const rnn_plan p = rnn_plan_of(&s.d, G, recur_kernels(), RNN_INFERENCE);
+    float *wc;
+    lstm_call c = {.d = &s.d, .p = &p, .W = W, .U = U, .Ix = p.fuse ? I : 0};
+    c.up = rnn_prepacked_init(packed, RNN_CELL_LSTM, 0, &s.d, rnn_packed_floats(&s.d, 4), &p, &wc);
+    rnn_pack_run(&s.d, &p, 4 * ((H + p.nr - 1) / p.nr), fwd_pack, &c);
+    if (wc) memcpy(wc, W, (size_t)I * (size_t)G * sizeof(float));
+    return RECUR_OK;
+}
+
+recur_status recur_lstm_forward_packed(const recur_lstm_desc *d, const void *packed,
+                                       const float *b, const float *x, const float *h0,
+                                       const float *c0, float *y, float *hT, float *cT,
+                                       void *scratch) {
+    static const char fn[] = "recur_lstm_forward_packed";
+    if (d && !packed) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: packed is NULL", fn);
+    return lstm_forward(fn, d, NULL, NULL, b, x, h0, c0, y, hT, cT, NULL, scratch, packed, 0);
 }
 
 /* ---- Backward --------------------------------------------------------------- */

@@ -449,7 +449,8 @@ static recur_status evaluate_sums(recur_model *m, model_input x, const float *y,
         int B = batch_rows(n, first, batch);
         gather(m, x, y, NULL, first, B);
         recur_status st;
-        const float *o = forward(m, B, 0, &st);
+        /* the batches after the first of the same size reuse the packed weights */
+        const float *o = forward(m, B, first && B == batch ? FWD_KEEP_PACK : 0, &st);
         if (!o) return st;
         sums_add(total, loss_forward_backward(m, o, m->yb, B, 0));
     }
@@ -534,7 +535,7 @@ static recur_status model_predict(recur_model *m, model_input x, size_t n, int b
     for (size_t first = 0; first < n; first += (size_t)batch_size) {
         int B = batch_rows(n, first, batch_size);
         gather(m, x, NULL, NULL, first, B);
-        const float *o = forward(m, B, 0, &st);
+        const float *o = forward(m, B, first && B == batch_size ? FWD_KEEP_PACK : 0, &st);
         if (!o) return st;
         /* time-major [S][B][C] inside, [n][S][C] out */
         for (size_t t = 0; t < S; t++)

@@ -13,8 +13,11 @@ typedef struct recurrent_cell recurrent_cell;
 
 /* What a forward runs for (layer_ops.forward's mode): Dropout drops only
  * with FWD_DROPOUT (Keras's training=True); without FWD_TAPE no backward
- * follows, and recurrent layers run their inference forward (no tapes). */
-enum { FWD_DROPOUT = 1, FWD_TAPE = 2 };
+ * follows, and recurrent layers run their inference forward (no tapes).
+ * FWD_KEEP_PACK (inference only): the weights and the batch are those of the
+ * model's previous forward, a batch before in the same predict or evaluate,
+ * so a recurrent layer may use the weights it packed then. */
+enum { FWD_DROPOUT = 1, FWD_TAPE = 2, FWD_KEEP_PACK = 4 };
 
 /* A layer kind: one file in src/layers/ fills one of these; the model, the
  * spec parser, the summary and the model file walk it and never switch on

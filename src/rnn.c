@@ -12,6 +12,7 @@
  * h_{t-1}; backward zeroes their dZ_t and, after the dh product, sets
  * dh_{t-1} = dh_t + dy_t. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "rnn_engine.h"
 
@@ -110,25 +111,33 @@ static void fwd_end(void *ctx, const rnn_block *bl) {
 }
 
 /* A training forward (workspace) or an inference forward (scratch, or one
- * allocated for the call when both are NULL). */
+ * allocated for the call when both are NULL); packed and keep as the LSTM's
+ * (lstm.c). */
 static recur_status rnn_forward(const char *fn, const recur_rnn_desc *d, const float *W,
                                 const float *U, const float *b, const float *x, const float *h0,
-                                float *y, float *hT, void *workspace, void *user_scratch) {
+                                float *y, float *hT, void *workspace, void *user_scratch,
+                                const void *packed, int keep) {
     rnn_shape s;
     recur_status st;
-    if ((st = rnn_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
-        (st = rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) || (st = rnn_need(x, fn, "x")) ||
-        (st = rnn_need(y, fn, "y")) || (st = rnn_check_aligned(workspace, fn, "workspace")) ||
+    if ((st = rnn_shape_init(d, &s, fn)) ||
+        (st = packed ? rnn_check_aligned(packed, fn, "packed") : rnn_need(W, fn, "W")) ||
+        (st = packed ? RECUR_OK : rnn_need(U, fn, "U")) || (st = rnn_need(b, fn, "b")) ||
+        (st = rnn_need(x, fn, "x")) || (st = rnn_need(y, fn, "y")) ||
+        (st = rnn_check_aligned(workspace, fn, "workspace")) ||
         (st = rnn_check_aligned(user_scratch, fn, "scratch")))
         return st;
     const int64_t T = s.d.T, B = s.d.B, I = s.d.I, H = s.d.H;
+    const simd_kernels *k = recur_kernels();
+    const rnn_plan p = rnn_plan_of(&s.d, H, k, workspace ? RNN_TRAIN_FORWARD : RNN_INFERENCE);
+    const float *panels = NULL;
+    if (packed && (st = rnn_prepacked_open(packed, RNN_CELL_SIMPLE, 0, &s.d,
+                                           rnn_packed_floats(&s.d, 1), &p, fn, &panels, &W)))
+        return st;
     char *mem = workspace;
     float *scratch = user_scratch, *owned = NULL;
     if (!mem && !scratch && !(scratch = owned = aligned_alloc(RECUR_ALIGN, s.scratch_size)))
         return recur_fail(RECUR_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch", fn,
                           s.scratch_size);
-    const simd_kernels *k = recur_kernels();
-    const rnn_plan p = rnn_plan_of(&s.d, H, k, mem ? RNN_TRAIN_FORWARD : RNN_INFERENCE);
     rnn_call c = {.d = &s.d,
                   .p = &p,
                   .k = k,
@@ -144,14 +153,21 @@ static recur_status rnn_forward(const char *fn, const recur_rnn_desc *d, const f
     if (mem) {
         c.z = (float *)(mem + s.z), c.hs = (float *)(mem + s.hs), c.up = (float *)(mem + s.up);
     } else {
-        c.z = scratch, c.up = (float *)((char *)scratch + s.scratch_up);
+        c.z = scratch;
+        c.up = panels ? (float *)(uintptr_t)panels : (float *)((char *)scratch + s.scratch_up);
         c.h0z = (float *)((char *)scratch + s.scratch_h0);
     }
     int err =
         p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, H, I, 1.0f, x, I, W, H, 0.0f, c.z, H);
     if (!err) {
-        const rnn_loop loop = {
-            (H + p.nr - 1) / p.nr, fwd_pack, fwd_begin, fwd_step, fwd_end, &c, 0};
+        const int repack = !packed && !(keep && !mem);
+        const rnn_loop loop = {repack ? (H + p.nr - 1) / p.nr : 0,
+                               repack ? fwd_pack : NULL,
+                               fwd_begin,
+                               fwd_step,
+                               fwd_end,
+                               &c,
+                               0};
         rnn_loop_run(&s.d, &p, &loop);
     }
     free(owned);
@@ -161,13 +177,56 @@ static recur_status rnn_forward(const char *fn, const recur_rnn_desc *d, const f
 recur_status recur_rnn_forward(const recur_rnn_desc *d, const float *W, const float *U,
                                const float *b, const float *x, const float *h0, float *y, float *hT,
                                void *workspace) {
-    return rnn_forward("recur_rnn_forward", d, W, U, b, x, h0, y, hT, workspace, NULL);
+    return rnn_forward("recur_rnn_forward", d, W, U, b, x, h0, y, hT, workspace, NULL, NULL, 0);
 }
 
 recur_status recur_rnn_forward_inference(const recur_rnn_desc *d, const float *W, const float *U,
                                          const float *b, const float *x, const float *h0, float *y,
                                          float *hT, void *scratch) {
-    return rnn_forward("recur_rnn_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch);
+    return rnn_forward("recur_rnn_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch,
+                       NULL, 0);
+}
+
+recur_status rnn_forward_inference_keep(const recur_rnn_desc *d, const float *W, const float *U,
+                                        const float *b, const float *x, const float *h0, float *y,
+                                        float *hT, void *scratch, int keep) {
+    return rnn_forward("recur_rnn_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch,
+                       NULL, keep && scratch);
+}
+
+size_t recur_rnn_packed_weights_size(const recur_rnn_desc *d) {
+    rnn_shape s;
+    if (rnn_shape_init(d, &s, "recur_rnn_packed_weights_size")) return 0;
+    const rnn_plan p = rnn_plan_of(&s.d, s.d.H, recur_kernels(), RNN_INFERENCE);
+    return rnn_prepacked_size(&s.d, s.d.H, rnn_packed_floats(&s.d, 1), &p);
+}
+
+recur_status recur_rnn_pack_weights(const recur_rnn_desc *d, const float *W, const float *U,
+                                    void *packed) {
+    static const char fn[] = "recur_rnn_pack_weights";
+    rnn_shape s;
+    recur_status st;
+    if ((st = rnn_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
+        (st = rnn_need(U, fn, "U")) || (st = rnn_need(packed, fn, "packed")) ||
+        (st = rnn_check_aligned(packed, fn, "packed")))
+        return st;
+    const int64_t I = s.d.I, H = s.d.H;
+    const rnn_plan p = rnn_plan_of(&s.d, H, recur_kernels(), RNN_INFERENCE);
+    float *wc;
+    rnn_call c = {.d = &s.d, .p = &p, .W = W, .U = U, .Ix = p.fuse ? I : 0};
+    c.up = rnn_prepacked_init(packed, RNN_CELL_SIMPLE, 0, &s.d, rnn_packed_floats(&s.d, 1), &p,
+                              &wc);
+    rnn_pack_run(&s.d, &p, (H + p.nr - 1) / p.nr, fwd_pack, &c);
+    if (wc) memcpy(wc, W, (size_t)I * (size_t)H * sizeof(float));
+    return RECUR_OK;
+}
+
+recur_status recur_rnn_forward_packed(const recur_rnn_desc *d, const void *packed, const float *b,
+                                      const float *x, const float *h0, float *y, float *hT,
+                                      void *scratch) {
+    static const char fn[] = "recur_rnn_forward_packed";
+    if (d && !packed) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: packed is NULL", fn);
+    return rnn_forward(fn, d, NULL, NULL, b, x, h0, y, hT, NULL, scratch, packed, 0);
 }
 
 /* panels of U^T, then of W^T when dx is computed step by step */

@@ -274,6 +274,77 @@ void rnn_loop_run(const rnn_dims *d, const rnn_plan *p, const rnn_loop *l) {
     }
 }
 
+/* The header of a packed-weights buffer: what its panels were packed for. */
+typedef struct {
+    char magic[8]; /* "recurPW", with the terminating zero */
+    int32_t version, cell, variant, I, H, B, nr, fuse;
+} prepacked_header;
+_Static_assert(sizeof(prepacked_header) <= RECUR_ALIGN, "the header fits its 64 bytes");
+static const char prepacked_magic[8] = "recurPW";
+
+size_t rnn_prepacked_size(const rnn_dims *d, int64_t G, size_t panel_floats, const rnn_plan *p) {
+    rnn_layout l = {RECUR_ALIGN, panel_floats != 0};
+    rnn_layout_add(&l, panel_floats, 1);
+    if (!p->fuse) rnn_layout_add(&l, (size_t)d->I, (size_t)G);
+    return l.ok ? l.size : 0;
+}
+
+float *rnn_prepacked_init(void *packed, int cell, int variant, const rnn_dims *d, size_t panel_floats,
+                          const rnn_plan *p, float **w) {
+    prepacked_header h = {{0}, 1, cell, variant, (int32_t)d->I, (int32_t)d->H, (int32_t)d->B,
+                          (int32_t)p->nr, p->fuse};
+    memcpy(h.magic, prepacked_magic, sizeof h.magic);
+    memset(packed, 0, RECUR_ALIGN);
+    memcpy(packed, &h, sizeof h);
+    float *panels = (float *)((char *)packed + RECUR_ALIGN);
+    *w = p->fuse ? NULL : (float *)((char *)panels + recur_round_up(panel_floats * sizeof(float)));
+    return panels;
+}
+
+recur_status rnn_prepacked_open(const void *packed, int cell, int variant, const rnn_dims *d,
+                                size_t panel_floats, const rnn_plan *p, const char *fn,
+                                const float **panels, const float **w) {
+    static const char *const cells[] = {"", "an LSTM", "a GRU", "a SimpleRNN"};
+    prepacked_header h;
+    memcpy(&h, packed, sizeof h);
+    if (memcmp(h.magic, prepacked_magic, sizeof h.magic) || h.version != 1 || h.cell < 1 ||
+        h.cell > 3)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                          "%s: packed does not hold packed weights (fill it with the cell's "
+                          "recur_*_pack_weights)",
+                          fn);
+    if (h.cell != cell)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: packed holds %s's weights, not %s's",
+                          fn, cells[h.cell], cells[cell]);
+    if (h.I != d->I || h.H != d->H || h.B != d->B || h.variant != variant)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                          "%s: packed was packed for input_size %d, hidden_size %d, batch %d%s; "
+                          "this call has input_size %lld, hidden_size %lld, batch %lld%s (pack "
+                          "with the call's descriptor)",
+                          fn, h.I, h.H, h.B, cell != RNN_CELL_GRU ? "" : h.variant ? ", reset_after 1" : ", reset_after 0",
+                          (long long)d->I, (long long)d->H, (long long)d->B,
+                          cell != RNN_CELL_GRU ? "" : variant ? ", reset_after 1" : ", reset_after 0");
+    if (h.nr != p->nr || h.fuse != p->fuse)
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
+                          "%s: packed was packed for another kernel set or CPU kind (panels %d "
+                          "wide, input %s; here %lld wide, input %s): pack again in this process",
+                          fn, h.nr, h.fuse ? "joined" : "hoisted", (long long)p->nr,
+                          p->fuse ? "joined" : "hoisted");
+    *panels = (const float *)((const char *)packed + RECUR_ALIGN);
+    *w = p->fuse ? NULL
+                 : (const float *)((const char *)*panels +
+                                   recur_round_up(panel_floats * sizeof(float)));
+    return RECUR_OK;
+}
+
+void rnn_pack_run(const rnn_dims *d, const rnn_plan *p, int64_t npack,
+                  void (*pack)(void *ctx, int64_t p0, int64_t p1), void *ctx) {
+    rnn_dims none = *d;
+    none.T = 0; /* the loop without steps: pack, then nothing */
+    const rnn_loop l = {npack, pack, NULL, NULL, NULL, ctx, 0};
+    rnn_loop_run(&none, p, &l);
+}
+
 /* The stacked row of the weight-gradient jobs where `work` (rows times their
  * job's N, summed from the first job) is reached, rounded to the nearest row:
  * threads split the work, not the rows, since the jobs' N differ (the GRU

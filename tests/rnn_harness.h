@@ -78,6 +78,11 @@ typedef struct {
                              float *dx, float *dh0, float *dW, float *dU, float *db, void *ws);
     size_t (*workspace_size)(const cell_desc *d);
     size_t (*inference_scratch_size)(const cell_desc *d);
+    size_t (*packed_weights_size)(const cell_desc *d);
+    recur_status (*pack_weights)(const cell_desc *d, const float *W, const float *U, void *packed);
+    recur_status (*forward_packed)(const cell_desc *d, const void *packed, const float *b,
+                                   const float *x, const float *h0, float *y, float *hT,
+                                   void *scratch);
     /* the reference: a tape of the forward for its backward; ref_forward
      * writes y [T][B][H], hT [B][H] and returns the smallest |pre-activation|
      * of a relu (how close a kink came) */
@@ -99,7 +104,9 @@ typedef struct {
     .forward = p##_forward_c, .forward_inference = p##_forward_inference_c,                      \
     .backward = p##_backward_c,                                                                  \
     .workspace_size = p##_workspace_size_c,                                                      \
-    .inference_scratch_size = p##_inference_scratch_size_c, .tape_new = tape_new,                \
+    .inference_scratch_size = p##_inference_scratch_size_c,                                      \
+    .packed_weights_size = p##_packed_weights_size_c, .pack_weights = p##_pack_weights_c,       \
+    .forward_packed = p##_forward_packed_c, .tape_new = tape_new,                                \
     .tape_free = tape_free, .ref_forward = ref_forward, .ref_backward = ref_backward
 
 /* rnn_cell's shape lists from two arrays */
@@ -139,6 +146,21 @@ typedef struct {
     static size_t p##_inference_scratch_size_c(const cell_desc *c) {                             \
         desc_t d = c ? conv(c) : (desc_t){0};                                                    \
         return recur_##p##_inference_scratch_size(c ? &d : NULL);                                \
+    }                                                                                            \
+    static size_t p##_packed_weights_size_c(const cell_desc *c) {                                \
+        desc_t d = c ? conv(c) : (desc_t){0};                                                    \
+        return recur_##p##_packed_weights_size(c ? &d : NULL);                                   \
+    }                                                                                            \
+    static recur_status p##_pack_weights_c(const cell_desc *c, const float *W, const float *U,  \
+                                           void *packed) {                                       \
+        desc_t d = c ? conv(c) : (desc_t){0};                                                    \
+        return recur_##p##_pack_weights(c ? &d : NULL, W, U, packed);                            \
+    }                                                                                            \
+    static recur_status p##_forward_packed_c(const cell_desc *c, const void *packed,            \
+                                             const float *b, const float *x, const float *h0,    \
+                                             float *y, float *hT, void *scratch) {               \
+        desc_t d = c ? conv(c) : (desc_t){0};                                                    \
+        return recur_##p##_forward_packed(c ? &d : NULL, packed, b, x, h0, y, hT, scratch);      \
     }
 
 /* the cell under test, set by rnn_harness_main */
@@ -636,6 +658,105 @@ static void test_inference_with_scratch(void) {
         }
 }
 
+/* 64-byte aligned floats, n bytes rounded up, filled with NaN */
+static float *nan_buffer(size_t n) {
+    const size_t nf = (n + 63) / 64 * 16;
+    float *v = aligned_alloc(64, nf * 4 + 64);
+    for (size_t k = 0; k < nf + 16; k++) v[k] = NAN;
+    return v;
+}
+
+/* Packed weights: the forward on them gives recur_<cell>_forward_inference's
+ * y and hT bit for bit, packed on 1 thread or 3 and run on either, on a
+ * shorter sequence too, after W and U were overwritten (the buffer holds its
+ * own copy); at a shape whose plan joins the input (small), one that hoists
+ * it (B = 5, over 1 MiB), and the 48-row one of test_inference_with_scratch
+ * (joined on the Intel kind, hoisted elsewhere). A buffer packed for another
+ * batch, hidden size or mode, a zeroed one, a misaligned or NULL one are
+ * refused naming the problem, y untouched. */
+static void test_packed_weights(void) {
+    const int big = cell->gates > 1;
+    const shape shapes[] = {{5, 6, 7, 40, 0, 0},
+                            {4, 5, big ? 640 : 900, big ? 128 : 256, 1, 0},
+                            {3, 48, big ? 640 : 900, big ? 128 : 256, 0, 0}};
+    for (size_t v = 0; v < 2 * sizeof shapes / sizeof *shapes; v++) /* odd: masked */
+        for (int mode = 0; mode < cell->modes; mode++) {
+            shape sh = shapes[v / 2];
+            sh.mode = mode;
+            problem p;
+            problem_init(&p, sh, 70 + v);
+            if (v & 1) problem_mask(&p, 11 + v);
+            cell_desc d = pdesc(&p);
+            const size_t n = cell->packed_weights_size(&d);
+            CU_ASSERT_FATAL(n > 0);
+            float *packed = nan_buffer(n), *scratch = nan_buffer(cell->inference_scratch_size(&d));
+            float *y = malloc(p.ny * 4), *hT = malloc(p.nh * 4);
+            float *y2 = malloc(p.ny * 4), *hT2 = malloc(p.nh * 4);
+            CU_ASSERT_EQUAL_FATAL(
+                cell->forward_inference(&d, p.W, p.U, p.b, p.x, p.h0, y, hT, scratch), RECUR_OK);
+            for (int threads = 1; threads <= 3; threads += 2) {
+                recur_set_num_threads(threads);
+                CU_ASSERT_EQUAL_FATAL(cell->pack_weights(&d, p.W, p.U, packed), RECUR_OK);
+                for (int run = 1; run <= 3; run += 2) {
+                    recur_set_num_threads(run);
+                    memset(y2, 0, p.ny * 4), memset(hT2, 0, p.nh * 4);
+                    CU_ASSERT_EQUAL_FATAL(
+                        cell->forward_packed(&d, packed, p.b, p.x, p.h0, y2, hT2, scratch),
+                        RECUR_OK);
+                    if (!(same(y, y2, p.ny) && same(hT, hT2, p.nh)))
+                        printf("\n    %s T%d B%d I%d H%d: packed on %d threads, run on %d differ",
+                               name_of(&sh), sh.T, sh.B, sh.I, sh.H, threads, run);
+                    CU_ASSERT(same(y, y2, p.ny) && same(hT, hT2, p.nh));
+                }
+            }
+            recur_set_num_threads(0);
+            /* a shorter sequence, and W, U gone: the buffer is all it reads */
+            float *W = malloc(p.nW * 4), *U = malloc(p.nU * 4);
+            memcpy(W, p.W, p.nW * 4), memcpy(U, p.U, p.nU * 4);
+            cell_desc d1 = d;
+            d1.seq_len = sh.T - 1;
+            CU_ASSERT_EQUAL_FATAL(
+                cell->forward_inference(&d1, p.W, p.U, p.b, p.x, p.h0, y, hT, NULL), RECUR_OK);
+            for (size_t k = 0; k < p.nW; k++) p.W[k] = NAN;
+            for (size_t k = 0; k < p.nU; k++) p.U[k] = NAN;
+            CU_ASSERT_EQUAL_FATAL(cell->forward_packed(&d1, packed, p.b, p.x, p.h0, y2, hT2, NULL),
+                                  RECUR_OK);
+            CU_ASSERT(same(y, y2, (size_t)d1.seq_len * sh.B * sh.H) && same(hT, hT2, p.nh));
+            memcpy(p.W, W, p.nW * 4), memcpy(p.U, U, p.nU * 4);
+            free(W), free(U);
+            /* refused: another batch, hidden size or mode; not packed; misaligned; NULL */
+            cell_desc other[3] = {d, d, d};
+            other[0].batch = sh.B + 1, other[1].hidden_size = sh.H + 1, other[2].mode = 1 - mode;
+            const char *what[3] = {"batch", "hidden_size", "reset_after"};
+            memcpy(y2, y, p.ny * 4);
+            for (int k = 0; k < (cell->modes > 1 ? 3 : 2); k++) {
+                other[k].mask = NULL;
+                CU_ASSERT_EQUAL(cell->forward_packed(&other[k], packed, p.b, p.x, p.h0, y2, NULL,
+                                                     NULL),
+                                RECUR_ERR_INVALID_ARGUMENT);
+                CU_ASSERT(strstr(recur_last_error(), what[k]) != NULL);
+            }
+            float *zeros = aligned_alloc(64, 64 * 4);
+            memset(zeros, 0, 64 * 4);
+            CU_ASSERT_EQUAL(cell->forward_packed(&d, zeros, p.b, p.x, p.h0, y2, NULL, NULL),
+                            RECUR_ERR_INVALID_ARGUMENT);
+            CU_ASSERT(strstr(recur_last_error(), "does not hold packed weights") != NULL);
+            CU_ASSERT_EQUAL(cell->forward_packed(&d, (char *)packed + 4, p.b, p.x, p.h0, y2, NULL,
+                                                 NULL),
+                            RECUR_ERR_INVALID_ARGUMENT);
+            CU_ASSERT(strstr(recur_last_error(), "packed") != NULL);
+            CU_ASSERT_EQUAL(cell->forward_packed(&d, NULL, p.b, p.x, p.h0, y2, NULL, NULL),
+                            RECUR_ERR_NULL_POINTER);
+            CU_ASSERT_EQUAL(cell->pack_weights(&d, p.W, p.U, (char *)packed + 4),
+                            RECUR_ERR_INVALID_ARGUMENT);
+            CU_ASSERT_EQUAL(cell->pack_weights(&d, NULL, p.U, packed), RECUR_ERR_NULL_POINTER);
+            CU_ASSERT(same(y, y2, p.ny));
+            CU_ASSERT_EQUAL(cell->packed_weights_size(NULL), 0);
+            free(zeros), free(packed), free(scratch), free(y), free(hT), free(y2), free(hT2);
+            problem_free(&p);
+        }
+}
+
 /* also masked: H = 40 spans several panels */
 static void test_inference_equals_training_forward(void) {
     for (int relu = 0; relu < 4; relu++) /* 2, 3: masked */
@@ -1022,6 +1143,7 @@ typedef struct {
         RNN_CASE(test_masked_matches_reference), RNN_CASE(test_all_valid_mask_equals_none),        \
         RNN_CASE(test_masked_equals_valid_steps_alone),                                            \
         RNN_CASE(test_inference_equals_training_forward), RNN_CASE(test_inference_with_scratch),   \
+        RNN_CASE(test_packed_weights),                                                             \
         RNN_CASE(test_null_optional_pointers),                                                     \
         RNN_CASE(test_gradients_overwritten_not_accumulated), RNN_CASE(test_thread_counts),        \
         RNN_CASE(test_repeatable)

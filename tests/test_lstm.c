@@ -679,6 +679,110 @@ static void test_inference_with_scratch(void) {
     }
 }
 
+/* 64-byte aligned floats, n bytes rounded up, filled with NaN */
+static float *nan_buffer(size_t n) {
+    const size_t nf = (n + 63) / 64 * 16;
+    float *v = aligned_alloc(64, nf * 4 + 64);
+    for (size_t k = 0; k < nf + 16; k++) v[k] = NAN;
+    return v;
+}
+
+/* Packed weights (recur_lstm_pack_weights): the forward on them gives
+ * recur_lstm_forward_inference's y, hT, cT bit for bit, packed on 1 thread or
+ * 3 and run on either, on a shorter sequence too, after W and U were
+ * overwritten; at a shape whose plan joins the input (small), one that hoists
+ * it (B = 5, over 1 MiB), and 48 rows of just over 1 MiB (joined on the
+ * Intel kind, lstm_cpu_intel; hoisted elsewhere). Refused, naming the
+ * problem, y untouched: a buffer packed for another batch or hidden size,
+ * for a GRU, a zeroed one, a misaligned or NULL one. */
+static void test_packed_weights(void) {
+    const shape shapes[] = {{5, 6, 7, 40, 0}, {4, 5, 400, 128, 1}, {3, 48, 400, 128, 0}};
+    for (size_t v = 0; v < 2 * sizeof shapes / sizeof *shapes; v++) { /* odd: masked */
+        const shape sh = shapes[v / 2];
+        problem p;
+        problem_init(&p, sh, 80 + v);
+        if (v & 1) problem_mask(&p, 21 + v);
+        recur_lstm_desc d = pdesc(&p);
+        const size_t n = recur_lstm_packed_weights_size(&d);
+        CU_ASSERT_FATAL(n > 0);
+        float *packed = nan_buffer(n), *scratch = nan_buffer(recur_lstm_inference_scratch_size(&d));
+        float *y = malloc(p.ny * 4), *hT = malloc(p.nh * 4), *cT = malloc(p.nh * 4);
+        float *y2 = malloc(p.ny * 4), *hT2 = malloc(p.nh * 4), *cT2 = malloc(p.nh * 4);
+        CU_ASSERT_EQUAL_FATAL(recur_lstm_forward_inference(&d, p.W, p.U, p.b, p.x, p.h0, p.c0, y,
+                                                           hT, cT, scratch),
+                              RECUR_OK);
+        for (int threads = 1; threads <= 3; threads += 2) {
+            recur_set_num_threads(threads);
+            CU_ASSERT_EQUAL_FATAL(recur_lstm_pack_weights(&d, p.W, p.U, packed), RECUR_OK);
+            for (int run = 1; run <= 3; run += 2) {
+                recur_set_num_threads(run);
+                memset(y2, 0, p.ny * 4);
+                CU_ASSERT_EQUAL_FATAL(recur_lstm_forward_packed(&d, packed, p.b, p.x, p.h0, p.c0,
+                                                                y2, hT2, cT2, scratch),
+                                      RECUR_OK);
+                CU_ASSERT(same(y, y2, p.ny) && same(hT, hT2, p.nh) && same(cT, cT2, p.nh));
+            }
+        }
+        recur_set_num_threads(0);
+        /* a shorter sequence, and W, U gone: the buffer is all it reads */
+        float *W = malloc(p.nW * 4), *U = malloc(p.nU * 4);
+        memcpy(W, p.W, p.nW * 4), memcpy(U, p.U, p.nU * 4);
+        recur_lstm_desc d1 = d;
+        d1.seq_len = sh.T - 1;
+        CU_ASSERT_EQUAL_FATAL(recur_lstm_forward_inference(&d1, p.W, p.U, p.b, p.x, p.h0, p.c0, y,
+                                                           hT, cT, NULL),
+                              RECUR_OK);
+        for (size_t k = 0; k < p.nW; k++) p.W[k] = NAN;
+        for (size_t k = 0; k < p.nU; k++) p.U[k] = NAN;
+        CU_ASSERT_EQUAL_FATAL(recur_lstm_forward_packed(&d1, packed, p.b, p.x, p.h0, p.c0, y2, hT2,
+                                                        cT2, NULL),
+                              RECUR_OK);
+        CU_ASSERT(same(y, y2, (size_t)d1.seq_len * sh.B * sh.H) && same(hT, hT2, p.nh) &&
+                  same(cT, cT2, p.nh));
+        memcpy(p.W, W, p.nW * 4), memcpy(p.U, U, p.nU * 4);
+        free(W), free(U);
+        /* refused */
+        recur_lstm_desc other[2] = {d, d};
+        other[0].batch = sh.B + 1, other[1].hidden_size = sh.H + 1;
+        other[0].mask = other[1].mask = NULL;
+        const char *what[2] = {"batch", "hidden_size"};
+        memcpy(y2, y, p.ny * 4);
+        for (int k = 0; k < 2; k++) {
+            CU_ASSERT_EQUAL(recur_lstm_forward_packed(&other[k], packed, p.b, p.x, p.h0, p.c0, y2,
+                                                      NULL, NULL, NULL),
+                            RECUR_ERR_INVALID_ARGUMENT);
+            CU_ASSERT(strstr(recur_last_error(), what[k]) != NULL);
+        }
+        recur_gru_desc g = {sh.T, sh.B, sh.I, sh.H, RECUR_ACT_TANH, 1, NULL};
+        CU_ASSERT_EQUAL(recur_gru_forward_packed(&g, packed, p.b, p.x, p.h0, y2, NULL, NULL),
+                        RECUR_ERR_INVALID_ARGUMENT);
+        CU_ASSERT(strstr(recur_last_error(), "holds an LSTM's weights, not a GRU's") != NULL);
+        float *zeros = aligned_alloc(64, 64 * 4);
+        memset(zeros, 0, 64 * 4);
+        CU_ASSERT_EQUAL(recur_lstm_forward_packed(&d, zeros, p.b, p.x, p.h0, p.c0, y2, NULL, NULL,
+                                                  NULL),
+                        RECUR_ERR_INVALID_ARGUMENT);
+        CU_ASSERT(strstr(recur_last_error(), "does not hold packed weights") != NULL);
+        CU_ASSERT_EQUAL(recur_lstm_forward_packed(&d, (char *)packed + 4, p.b, p.x, p.h0, p.c0, y2,
+                                                  NULL, NULL, NULL),
+                        RECUR_ERR_INVALID_ARGUMENT);
+        CU_ASSERT_EQUAL(recur_lstm_forward_packed(&d, NULL, p.b, p.x, p.h0, p.c0, y2, NULL, NULL,
+                                                  NULL),
+                        RECUR_ERR_NULL_POINTER);
+        CU_ASSERT_EQUAL(recur_lstm_forward_packed(NULL, packed, p.b, p.x, p.h0, p.c0, y2, NULL,
+                                                  NULL, NULL),
+                        RECUR_ERR_NULL_POINTER);
+        CU_ASSERT_EQUAL(recur_lstm_pack_weights(&d, p.W, NULL, packed), RECUR_ERR_NULL_POINTER);
+        CU_ASSERT_EQUAL(recur_lstm_pack_weights(&d, p.W, p.U, (char *)packed + 4),
+                        RECUR_ERR_INVALID_ARGUMENT);
+        CU_ASSERT(same(y, y2, p.ny));
+        CU_ASSERT_EQUAL(recur_lstm_packed_weights_size(NULL), 0);
+        free(zeros), free(packed), free(scratch);
+        free(y), free(hT), free(cT), free(y2), free(hT2), free(cT2);
+        problem_free(&p);
+    }
+}
+
 /* NULL optional pointers behave as documented: zeros in, nothing out. */
 static void test_null_optional_pointers(void) {
     problem p;
@@ -867,6 +971,7 @@ int main(void) {
     ADD_TEST(s, test_masked_equals_valid_steps_alone);
     ADD_TEST(s, test_inference_equals_training_forward);
     ADD_TEST(s, test_inference_with_scratch);
+    ADD_TEST(s, test_packed_weights);
     ADD_TEST(s, test_null_optional_pointers);
     ADD_TEST(s, test_gradients_overwritten_not_accumulated);
     ADD_TEST(s, test_thread_counts);

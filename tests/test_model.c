@@ -700,6 +700,61 @@ static void test_inference_forward_matches_training_forward(void) {
     }
 }
 
+/* predict packs each recurrent layer's weights at its first batch and reuses
+ * them for the next batches of the same size: its output equals, bit for bit,
+ * each batch predicted alone by a new model with the same weights, the last
+ * smaller batch included; after the weights change the next predict packs
+ * the new ones. The
+ * second model's layers are large enough that on the Intel kind
+ * (model_cpu_intel) the 48-row batches join the input into the step. */
+static void test_predict_reuses_packing_within_a_call(void) {
+    static const struct {
+        const char *spec;
+        int F, batch;
+    } cases[] = {
+        {"masking,lstm:12:seq,bidirectional:gru:8:seq,rnn:6:relu:seq:backwards,lstm:5,"
+         "dense:3:softmax",
+         4, 16},
+        {"lstm:256:seq,gru:256:seq,rnn:200,dense:3:softmax", 256, 48},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const int F = cases[k].F, bs = cases[k].batch, N = 3 * bs + 5, T = 4, C = 3;
+        float *x = malloc(sizeof(float) * (size_t)N * T * F);
+        float *all = malloc(sizeof(float) * (size_t)N * C), *one = malloc(sizeof(float) * (size_t)N * C);
+        test_rng r = {17};
+        fill_uniform(&r, x, (size_t)N * T * F, -1, 1);
+        for (int n = 0; n < N; n += 3) memset(x + (size_t)n * T * F, 0, sizeof(float) * F);
+        recur_model *m;
+        CU_ASSERT_FATAL(ok(recur_model_create(&m, T, F, 5)));
+        CU_ASSERT_FATAL(ok(recur_model_add_layers(m, cases[k].spec)));
+        recur_optimizer sgd = recur_sgd(0.1f, 0.0f);
+        CU_ASSERT_FATAL(
+            ok(recur_model_compile(m, &sgd, RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)));
+        for (int round = 0; round < 2; round++) {
+            CU_ASSERT_FATAL(ok(recur_model_predict(m, x, (size_t)N, bs, all)));
+            recur_model *fresh;
+            size_t np, np2;
+            CU_ASSERT_FATAL(ok(recur_model_create(&fresh, T, F, 6)));
+            CU_ASSERT_FATAL(ok(recur_model_add_layers(fresh, cases[k].spec)));
+            CU_ASSERT_FATAL(
+                ok(recur_model_compile(fresh, &sgd, RECUR_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)));
+            float *w = recur_model_params(m, &np), *w2 = recur_model_params(fresh, &np2);
+            CU_ASSERT_FATAL(np == np2);
+            memcpy(w2, w, sizeof(float) * np);
+            for (int first = 0; first < N; first += bs) {
+                const int B = N - first < bs ? N - first : bs;
+                CU_ASSERT_FATAL(ok(recur_model_predict(fresh, x + (size_t)first * T * F, (size_t)B,
+                                                       bs, one + (size_t)first * C)));
+            }
+            CU_ASSERT(memcmp(all, one, sizeof(float) * (size_t)N * C) == 0);
+            recur_model_destroy(fresh);
+            for (size_t j = 0; j < np; j++) w[j] *= 0.75f; /* new weights for the next round */
+        }
+        recur_model_destroy(m);
+        free(x), free(all), free(one);
+    }
+}
+
 static void test_checkpoint_from_callback_resumes_exactly(void) {
     enum { N = 150, T = 6, F = 2 };
     float *x = malloc(sizeof(float) * N * T * F), y[N];
@@ -943,6 +998,7 @@ int main(void) {
     ADD_TEST(s, test_checkpoint_from_callback_resumes_exactly);
     ADD_TEST(s, test_recurrent_kinds_threads_and_files);
     ADD_TEST(s, test_inference_forward_matches_training_forward);
+    ADD_TEST(s, test_predict_reuses_packing_within_a_call);
     ADD_TEST(s, test_nonfinite_loss_stops_fit_with_last_good_weights);
     ADD_TEST(s, test_nonfinite_gradient_is_not_applied);
     ADD_TEST(s, test_file_versions);

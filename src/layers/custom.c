@@ -23,8 +23,8 @@ static size_t workspace_size(const layer *L, int T, int B) {
 
 static recur_status forward(const layer *L, int T, int B, const float *params, const float *x,
                             const unsigned char *mask, const float *s0, float *y, float *hT,
-                            float *sT, int tape, void *ws) {
-    (void)tape; /* the cell engine's forward keeps its tapes either way */
+                            float *sT, int mode, void *ws) {
+    (void)mode; /* the cell engine's forward keeps its tapes and packs its weights either way */
     const cell_call c = {L->ucell, T, B, L->in_feat, L->units, L->act, mask};
     return cell_forward(&c, params, x, s0, y, hT, sT, ws);
 }

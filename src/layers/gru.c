@@ -22,12 +22,14 @@ static size_t workspace_size(const layer *L, int T, int B) {
 
 static recur_status forward(const layer *L, int T, int B, const float *params, const float *x,
                             const unsigned char *mask, const float *s0, float *y, float *hT,
-                            float *sT, int tape, void *ws) {
+                            float *sT, int mode, void *ws) {
     recur_gru_desc d = desc(L, T, B, mask);
     const size_t I = (size_t)L->in_feat, H = (size_t)L->units, G = 3 * H;
     const float *W = params, *U = W + I * G, *b = U + H * G;
-    recur_status st = (tape ? recur_gru_forward : recur_gru_forward_inference)(&d, W, U, b, x, s0,
-                                                                               y, sT ? sT : hT, ws);
+    recur_status st =
+        mode & FWD_TAPE
+            ? recur_gru_forward(&d, W, U, b, x, s0, y, sT ? sT : hT, ws)
+            : gru_forward_inference_keep(&d, W, U, b, x, s0, y, sT ? sT : hT, ws, mode & FWD_KEEP_PACK);
     if (!st && sT && hT) memcpy(hT, sT, (size_t)B * H * sizeof(float));
     return st;
 }

@@ -28,13 +28,16 @@ static size_t workspace_size(const layer *L, int T, int B) {
 /* states: h then c, each [B][H] */
 static recur_status forward(const layer *L, int T, int B, const float *params, const float *x,
                             const unsigned char *mask, const float *s0, float *y, float *hT,
-                            float *sT, int tape, void *ws) {
+                            float *sT, int mode, void *ws) {
     recur_lstm_desc d = desc(L, T, B, mask);
     const size_t I = (size_t)L->in_feat, H = (size_t)L->units, G = 4 * H;
     const float *W = params, *U = W + I * G, *b = U + H * G;
     const size_t BH = (size_t)B * H;
-    recur_status st = (tape ? recur_lstm_forward : recur_lstm_forward_inference)(
-        &d, W, U, b, x, s0, s0 ? s0 + BH : NULL, y, sT ? sT : hT, sT ? sT + BH : NULL, ws);
+    const float *c0 = s0 ? s0 + BH : NULL;
+    float *h1 = sT ? sT : hT, *c1 = sT ? sT + BH : NULL;
+    recur_status st = mode & FWD_TAPE ? recur_lstm_forward(&d, W, U, b, x, s0, c0, y, h1, c1, ws)
+                                      : lstm_forward_inference_keep(&d, W, U, b, x, s0, c0, y, h1,
+                                                                    c1, ws, mode & FWD_KEEP_PACK);
     if (!st && sT && hT) memcpy(hT, sT, BH * sizeof(float));
     return st;
 }

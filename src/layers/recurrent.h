@@ -17,12 +17,13 @@ struct recurrent_cell {
     /* T steps of x [T][B][in] under mask [T][B] (NULL: all valid) from the
      * states s0 [states][B][units] (NULL: zeros); writes y [T][B][units], and
      * hT [B][units] and sT [states][B][units] when not NULL. params: the
-     * layer's block of the flat buffer. tape: a training forward, keeping in
-     * ws what backward needs; 0: no backward follows (predict, evaluate), and
-     * the primitive's inference forward may skip the tapes. */
+     * layer's block of the flat buffer. mode: FWD_* flags; with FWD_TAPE a
+     * training forward, keeping in ws what backward needs; without it no
+     * backward follows (predict, evaluate), and the primitive's inference
+     * forward may skip the tapes, and with FWD_KEEP_PACK its packing. */
     recur_status (*forward)(const layer *L, int T, int B, const float *params, const float *x,
                             const unsigned char *mask, const float *s0, float *y, float *hT,
-                            float *sT, int tape, void *ws);
+                            float *sT, int mode, void *ws);
     /* after the training forward of the same T, B: dy [T][B][units] or dhT
      * [B][units] (either NULL: zeros) into dx (NULL: skip) and the layer's
      * gradient block (overwritten) */
