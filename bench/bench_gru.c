@@ -2,8 +2,9 @@
  * primitives, at the LSTM's shapes (bench_util.c), in the same run.
  *
  * Benchmark names, <what>/T<T>_B<B>_I<I>_H<H>/<activation>, <what> one of
- *   <cell>_fwd, <cell>_train                 recur: inference forward (caller-owned scratch);
- *                                            training forward + backward
+ *   <cell>_fwd, <cell>_train                 recur: inference forward (weights packed
+ *                                            before the timed loop, caller-owned
+ *                                            scratch); training forward + backward
  *   onednn_<cell>_fwd, onednn_<cell>_train   oneDNN: forward_inference; forward_training
  *                                            + backward
  * with <cell>
@@ -99,11 +100,39 @@ static recur_status recur_forward(const rnn_case *c, const bench_rnn_data *m, fl
                     : recur_gru_forward_inference(&d, m->W, m->U, m->b, m->x, NULL, y, NULL, ws);
 }
 
+/* "fwd" runs on weights packed before the timed loop (recur_pack, at the
+ * start of ws; the scratch after them), as oneDNN's row runs on weights
+ * reordered before it. */
+static size_t packed_bytes(const rnn_case *c) {
+    const recur_gru_desc g = gru_desc(c);
+    const recur_rnn_desc r = rnn_desc(c);
+    const size_t n = c->train                ? 0
+                     : c->cell == CELL_RNN ? recur_rnn_packed_weights_size(&r)
+                                           : recur_gru_packed_weights_size(&g);
+    return (n + 63) / 64 * 64;
+}
+
+static recur_status recur_pack(const void *ctx, bench_rnn_data *m, void *ws) {
+    const rnn_case *c = ctx;
+    const recur_gru_desc g = gru_desc(c);
+    const recur_rnn_desc r = rnn_desc(c);
+    return c->cell == CELL_RNN ? recur_rnn_pack_weights(&r, m->W, m->U, ws)
+                               : recur_gru_pack_weights(&g, m->W, m->U, ws);
+}
+
 /* "train" adds the backward with dx and all weight gradients. */
 static recur_status recur_step(const void *ctx, bench_rnn_data *m, void *ws) {
     const rnn_case *c = ctx;
+    if (!c->train) {
+        void *scratch = (char *)ws + packed_bytes(c);
+        const recur_gru_desc g = gru_desc(c);
+        const recur_rnn_desc r = rnn_desc(c);
+        return c->cell == CELL_RNN
+                   ? recur_rnn_forward_packed(&r, ws, m->b, m->x, NULL, m->y, NULL, scratch)
+                   : recur_gru_forward_packed(&g, ws, m->b, m->x, NULL, m->y, NULL, scratch);
+    }
     recur_status s = recur_forward(c, m, m->y, ws);
-    if (s != RECUR_OK || !c->train) return s;
+    if (s != RECUR_OK) return s;
     if (c->cell == CELL_RNN) {
         const recur_rnn_desc d = rnn_desc(c);
         return recur_rnn_backward(&d, m->W, m->U, m->b, m->x, NULL, m->dy, NULL, m->dx, NULL, m->dW,
@@ -125,13 +154,14 @@ static size_t workspace_size(const rnn_case *c) {
 
 static void bench_recur(void *ctx, bench_state *st) {
     const rnn_case *c = ctx;
-    bench_recur_run(st, recur_step, c, c->s, cells[c->cell].gates,
-                    (size_t)cells[c->cell].bias_rows * c->s.H, workspace_size(c));
+    bench_recur_run(st, c->train ? NULL : recur_pack, recur_step, c, c->s, cells[c->cell].gates,
+                    (size_t)cells[c->cell].bias_rows * c->s.H, packed_bytes(c) + workspace_size(c));
 }
 
 /* ---- oneDNN ----------------------------------------------------------------- */
 
-/* oneDNN's y is in m->y; recur's forward, the one timed, must agree. */
+/* oneDNN's y is in m->y; recur's forward must agree (the unpacked inference
+ * forward for "fwd": the packed one gives its y bit for bit, test_gru). */
 static int check_y(const void *ctx, const bench_rnn_data *m, char *msg, size_t msg_len) {
     const rnn_case *c = ctx;
     const size_t n = (size_t)c->s.T * c->s.B * c->s.H;

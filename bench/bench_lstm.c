@@ -2,7 +2,8 @@
  * run, plus dnnl_sgemm as the run's practical peak.
  *
  * Benchmark names, <what>/T<T>_B<B>_I<I>_H<H>/<activation>:
- *   fwd, train                 recur: inference forward (caller-owned scratch);
+ *   fwd, train                 recur: inference forward (weights packed before
+ *                              the timed loop, caller-owned scratch);
  *                              training forward + backward
  *   train_masked               recur: forward + backward with a step mask, right
  *                              padding, each sample valid for T/2..T steps
@@ -38,14 +39,25 @@ typedef struct {
 /* recur's W [I][4H], U [H][4H] are oneDNN's ldigo (both order the gates i, f, c,
  * o) and b [4H] its ldgo: the same buffers serve both libraries.
  *
- * "fwd" times recur's inference forward with caller-owned scratch (oneDNN's
- * row is forward_inference); "train" times the training forward (with a
- * workspace) and the backward with dx and all weight gradients. */
+ * "fwd" times recur's inference forward on weights packed before the timed
+ * loop (recur_lstm_pack_weights, at the start of ws; caller-owned scratch
+ * after them), as oneDNN's row (forward_inference) runs on weights reordered
+ * before it; "train" times the training forward (with a workspace) and the
+ * backward with dx and all weight gradients, packing as every call does. */
+static size_t packed_bytes(const lstm_case *c) {
+    return c->train ? 0 : (recur_lstm_packed_weights_size(&c->d) + 63) / 64 * 64;
+}
+
+static recur_status recur_pack(const void *ctx, bench_rnn_data *m, void *ws) {
+    const lstm_case *c = ctx;
+    return recur_lstm_pack_weights(&c->d, m->W, m->U, ws);
+}
+
 static recur_status recur_step(const void *ctx, bench_rnn_data *m, void *ws) {
     const lstm_case *c = ctx;
     if (!c->train)
-        return recur_lstm_forward_inference(&c->d, m->W, m->U, m->b, m->x, NULL, NULL, m->y, NULL,
-                                            NULL, ws);
+        return recur_lstm_forward_packed(&c->d, ws, m->b, m->x, NULL, NULL, m->y, NULL, NULL,
+                                         (char *)ws + packed_bytes(c));
     recur_status s =
         recur_lstm_forward(&c->d, m->W, m->U, m->b, m->x, NULL, NULL, m->y, NULL, NULL, ws);
     if (s == RECUR_OK)
@@ -60,9 +72,10 @@ static bench_shape shape_of(const recur_lstm_desc *d) {
 
 static void bench_recur(void *ctx, bench_state *st) {
     const lstm_case *c = ctx;
-    bench_recur_run(
-        st, recur_step, c, shape_of(&c->d), LSTM_GATES, LSTM_GATES * (size_t)c->d.hidden_size,
-        c->train ? recur_lstm_workspace_size(&c->d) : recur_lstm_inference_scratch_size(&c->d));
+    bench_recur_run(st, c->train ? NULL : recur_pack, recur_step, c, shape_of(&c->d), LSTM_GATES,
+                    LSTM_GATES * (size_t)c->d.hidden_size,
+                    c->train ? recur_lstm_workspace_size(&c->d)
+                             : packed_bytes(c) + recur_lstm_inference_scratch_size(&c->d));
 }
 
 static void bench_onednn(void *ctx, bench_state *st) {

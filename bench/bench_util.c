@@ -68,14 +68,15 @@ int bench_data_alloc(bench_rnn_data *m, bench_shape s, int gates, size_t bias_le
 
 /* ---- recur ------------------------------------------------------------------ */
 
-void bench_recur_run(bench_state *st, bench_recur_step step, const void *ctx, bench_shape s,
-                     int gates, size_t bias_len, size_t ws_bytes) {
+void bench_recur_run(bench_state *st, bench_recur_step prepare, bench_recur_step step,
+                     const void *ctx, bench_shape s, int gates, size_t bias_len, size_t ws_bytes) {
     bench_rnn_data m = {0};
     void *ws = bench_falloc((ws_bytes + sizeof(float) - 1) / sizeof(float));
     if (!ws || !bench_data_alloc(&m, s, gates, bias_len)) {
         bench_skip(st, "cannot allocate the benchmark's buffers");
     } else {
-        recur_status r = step(ctx, &m, ws); /* warm-up: the workspace's first touch */
+        recur_status r = prepare ? prepare(ctx, &m, ws) : RECUR_OK;
+        if (r == RECUR_OK) r = step(ctx, &m, ws); /* warm-up: the workspace's first touch */
         while (r == RECUR_OK && bench_keep_running(st)) r = step(ctx, &m, ws);
         if (r != RECUR_OK) {
             char msg[512];

@@ -57,10 +57,13 @@ int bench_data_alloc(bench_rnn_data *m, bench_shape s, int gates, size_t bias_le
 /* One timed iteration of a recur benchmark. */
 typedef recur_status (*bench_recur_step)(const void *ctx, bench_rnn_data *m, void *ws);
 
-/* Allocates a workspace of ws_bytes and the data, runs step once untimed (the
- * workspace's first touch), then in the timed loop; skips st on any failure. */
-void bench_recur_run(bench_state *st, bench_recur_step step, const void *ctx, bench_shape s,
-                     int gates, size_t bias_len, size_t ws_bytes);
+/* Allocates a workspace of ws_bytes and the data, runs prepare once (NULL:
+ * none) and step once untimed (the workspace's first touch), then step in the
+ * timed loop; skips st on any failure. prepare packs the weights of an
+ * inference benchmark into the workspace, as oneDNN's reorder runs before its
+ * timed loop. */
+void bench_recur_run(bench_state *st, bench_recur_step prepare, bench_recur_step step,
+                     const void *ctx, bench_shape s, int gates, size_t bias_len, size_t ws_bytes);
 
 /* ---- oneDNN ----------------------------------------------------------------- */
 
