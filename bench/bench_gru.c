@@ -106,7 +106,7 @@ static recur_status recur_forward(const rnn_case *c, const bench_rnn_data *m, fl
 static size_t packed_bytes(const rnn_case *c) {
     const recur_gru_desc g = gru_desc(c);
     const recur_rnn_desc r = rnn_desc(c);
-    const size_t n = c->train                ? 0
+    const size_t n = c->train              ? 0
                      : c->cell == CELL_RNN ? recur_rnn_packed_weights_size(&r)
                                            : recur_gru_packed_weights_size(&g);
     return (n + 63) / 64 * 64;

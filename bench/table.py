@@ -123,7 +123,7 @@ def main():
     for name, prefix, theirs in PRIMITIVES:
         table(f"{name}, training step: forward + backward (oneDNN {theirs})",
               prefix + "train", runs, errors, peak)
-        table(f"{name}, forward (recur: inference forward, caller-owned scratch; oneDNN {theirs}: forward_inference)",
+        table(f"{name}, forward (recur: inference forward on packed weights; oneDNN {theirs}: forward_inference on reordered weights)",
               prefix + "fwd", runs, errors, peak)
     masked_table(runs)
     model_table(runs, peak)

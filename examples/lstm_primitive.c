@@ -1,5 +1,6 @@
 /* The LSTM primitive on its own: a forward pass, the gradients of a loss, one
- * gradient step, and a check that the loss went down.
+ * gradient step, and a check that the loss went down; then the new weights
+ * packed once and run on again, as an inference loop would.
  *   cc lstm_primitive.c $(pkg-config --cflags --libs recur) -lm */
 #include <recur.h>
 #include <stdio.h>
@@ -51,6 +52,18 @@ int main(void) {
     double after = loss(y, NULL);
     printf("recur %s (%s kernels, %d threads): loss %.6f -> %.6f after one step\n",
            recur_version(), recur_isa(), recur_get_num_threads(), before, after);
+
+    /* inference on packed weights: the same y, bit for bit */
+    void *packed = aligned_alloc(64, (recur_lstm_packed_weights_size(&d) + 63) / 64 * 64);
+    float *y2 = malloc(sizeof(float) * T * B * H);
+    if (st == RECUR_OK) st = recur_lstm_pack_weights(&d, W, U, packed);
+    if (st == RECUR_OK)
+        st = recur_lstm_forward_packed(&d, packed, b, x, NULL, NULL, y2, NULL, NULL, NULL);
+    int same = st == RECUR_OK;
+    for (int k = 0; same && k < T * B * H; k++) same = y2[k] == y[k];
+    if (st != RECUR_OK) fprintf(stderr, "%s: %s\n", recur_status_string(st), recur_last_error());
+    printf("packed weights: %s\n", same ? "the same y" : "a different y");
     free(W), free(U), free(b), free(x), free(y), free(dy), free(dW), free(dU), free(db), free(ws);
-    return st == RECUR_OK && after < before ? 0 : 1;
+    free(packed), free(y2);
+    return st == RECUR_OK && after < before && same ? 0 : 1;
 }

@@ -225,15 +225,15 @@ recur_status recur_gru_forward(const recur_gru_desc *d, const float *W, const fl
 recur_status recur_gru_forward_inference(const recur_gru_desc *d, const float *W, const float *U,
                                          const float *b, const float *x, const float *h0, float *y,
                                          float *hT, void *scratch) {
-    return gru_forward("recur_gru_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch,
-                       NULL, 0);
+    return gru_forward("recur_gru_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch, NULL,
+                       0);
 }
 
 recur_status gru_forward_inference_keep(const recur_gru_desc *d, const float *W, const float *U,
                                         const float *b, const float *x, const float *h0, float *y,
                                         float *hT, void *scratch, int keep) {
-    return gru_forward("recur_gru_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch,
-                       NULL, keep && scratch);
+    return gru_forward("recur_gru_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch, NULL,
+                       keep && scratch);
 }
 
 size_t recur_gru_packed_weights_size(const recur_gru_desc *d) {
@@ -257,8 +257,8 @@ recur_status recur_gru_pack_weights(const recur_gru_desc *d, const float *W, con
     const int64_t np = (H + p.nr - 1) / p.nr;
     float *wc;
     gru_call c = {.s = &s, .p = &p, .W = W, .U = U};
-    c.up = rnn_prepacked_init(packed, RNN_CELL_GRU, s.ra, &s.d, rnn_packed_floats(&s.d, 3), &p,
-                              &wc);
+    c.up =
+        rnn_prepacked_init(packed, RNN_CELL_GRU, s.ra, &s.d, rnn_packed_floats(&s.d, 3), &p, &wc);
     c.upw = c.up + 3 * np * p.nr * H;
     rnn_pack_run(&s.d, &p, 3 * np * (p.fuse ? 2 : 1), fwd_pack, &c);
     if (wc) memcpy(wc, W, (size_t)I * (size_t)G * sizeof(float));

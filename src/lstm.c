@@ -173,8 +173,8 @@ static recur_status lstm_forward(const char *fn, const recur_lstm_desc *d, const
     const simd_kernels *k = recur_kernels();
     const rnn_plan p = rnn_plan_of(&s.d, G, k, workspace ? RNN_TRAIN_FORWARD : RNN_INFERENCE);
     const float *panels = NULL;
-    if (packed && (st = rnn_prepacked_open(packed, RNN_CELL_LSTM, 0, &s.d, rnn_packed_floats(&s.d, 4),
-                                           &p, fn, &panels, &W)))
+    if (packed && (st = rnn_prepacked_open(packed, RNN_CELL_LSTM, 0, &s.d,
+                                           rnn_packed_floats(&s.d, 4), &p, fn, &panels, &W)))
         return st;
     char *mem = workspace;
     float *scratch = user_scratch, *owned = NULL;
@@ -274,10 +274,9 @@ recur_status recur_lstm_pack_weights(const recur_lstm_desc *d, const float *W, c
     return RECUR_OK;
 }
 
-recur_status recur_lstm_forward_packed(const recur_lstm_desc *d, const void *packed,
-                                       const float *b, const float *x, const float *h0,
-                                       const float *c0, float *y, float *hT, float *cT,
-                                       void *scratch) {
+recur_status recur_lstm_forward_packed(const recur_lstm_desc *d, const void *packed, const float *b,
+                                       const float *x, const float *h0, const float *c0, float *y,
+                                       float *hT, float *cT, void *scratch) {
     static const char fn[] = "recur_lstm_forward_packed";
     if (d && !packed) return recur_fail(RECUR_ERR_NULL_POINTER, "%s: packed is NULL", fn);
     return lstm_forward(fn, d, NULL, NULL, b, x, h0, c0, y, hT, cT, NULL, scratch, packed, 0);

@@ -183,15 +183,15 @@ recur_status recur_rnn_forward(const recur_rnn_desc *d, const float *W, const fl
 recur_status recur_rnn_forward_inference(const recur_rnn_desc *d, const float *W, const float *U,
                                          const float *b, const float *x, const float *h0, float *y,
                                          float *hT, void *scratch) {
-    return rnn_forward("recur_rnn_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch,
-                       NULL, 0);
+    return rnn_forward("recur_rnn_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch, NULL,
+                       0);
 }
 
 recur_status rnn_forward_inference_keep(const recur_rnn_desc *d, const float *W, const float *U,
                                         const float *b, const float *x, const float *h0, float *y,
                                         float *hT, void *scratch, int keep) {
-    return rnn_forward("recur_rnn_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch,
-                       NULL, keep && scratch);
+    return rnn_forward("recur_rnn_forward_inference", d, W, U, b, x, h0, y, hT, NULL, scratch, NULL,
+                       keep && scratch);
 }
 
 size_t recur_rnn_packed_weights_size(const recur_rnn_desc *d) {
@@ -214,8 +214,8 @@ recur_status recur_rnn_pack_weights(const recur_rnn_desc *d, const float *W, con
     const rnn_plan p = rnn_plan_of(&s.d, H, recur_kernels(), RNN_INFERENCE);
     float *wc;
     rnn_call c = {.d = &s.d, .p = &p, .W = W, .U = U, .Ix = p.fuse ? I : 0};
-    c.up = rnn_prepacked_init(packed, RNN_CELL_SIMPLE, 0, &s.d, rnn_packed_floats(&s.d, 1), &p,
-                              &wc);
+    c.up =
+        rnn_prepacked_init(packed, RNN_CELL_SIMPLE, 0, &s.d, rnn_packed_floats(&s.d, 1), &p, &wc);
     rnn_pack_run(&s.d, &p, (H + p.nr - 1) / p.nr, fwd_pack, &c);
     if (wc) memcpy(wc, W, (size_t)I * (size_t)H * sizeof(float));
     return RECUR_OK;

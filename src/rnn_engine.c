@@ -289,16 +289,22 @@ size_t rnn_prepacked_size(const rnn_dims *d, int64_t G, size_t panel_floats, con
     return l.ok ? l.size : 0;
 }
 
-float *rnn_prepacked_init(void *packed, int cell, int variant, const rnn_dims *d, size_t panel_floats,
-                          const rnn_plan *p, float **w) {
-    prepacked_header h = {{0}, 1, cell, variant, (int32_t)d->I, (int32_t)d->H, (int32_t)d->B,
-                          (int32_t)p->nr, p->fuse};
+float *rnn_prepacked_init(void *packed, int cell, int variant, const rnn_dims *d,
+                          size_t panel_floats, const rnn_plan *p, float **w) {
+    prepacked_header h = {.version = 1, .cell = cell, .variant = variant};
+    h.I = (int32_t)d->I, h.H = (int32_t)d->H, h.B = (int32_t)d->B;
+    h.nr = (int32_t)p->nr, h.fuse = p->fuse;
     memcpy(h.magic, prepacked_magic, sizeof h.magic);
     memset(packed, 0, RECUR_ALIGN);
     memcpy(packed, &h, sizeof h);
     float *panels = (float *)((char *)packed + RECUR_ALIGN);
     *w = p->fuse ? NULL : (float *)((char *)panels + recur_round_up(panel_floats * sizeof(float)));
     return panels;
+}
+
+/* the GRU's reset_after in a message */
+static const char *variant_text(int cell, int variant) {
+    return cell != RNN_CELL_GRU ? "" : variant ? ", reset_after 1" : ", reset_after 0";
 }
 
 recur_status rnn_prepacked_open(const void *packed, int cell, int variant, const rnn_dims *d,
@@ -314,26 +320,24 @@ recur_status rnn_prepacked_open(const void *packed, int cell, int variant, const
                           "recur_*_pack_weights)",
                           fn);
     if (h.cell != cell)
-        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: packed holds %s's weights, not %s's",
-                          fn, cells[h.cell], cells[cell]);
+        return recur_fail(RECUR_ERR_INVALID_ARGUMENT, "%s: packed holds %s's weights, not %s's", fn,
+                          cells[h.cell], cells[cell]);
     if (h.I != d->I || h.H != d->H || h.B != d->B || h.variant != variant)
         return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
                           "%s: packed was packed for input_size %d, hidden_size %d, batch %d%s; "
                           "this call has input_size %lld, hidden_size %lld, batch %lld%s (pack "
                           "with the call's descriptor)",
-                          fn, h.I, h.H, h.B, cell != RNN_CELL_GRU ? "" : h.variant ? ", reset_after 1" : ", reset_after 0",
-                          (long long)d->I, (long long)d->H, (long long)d->B,
-                          cell != RNN_CELL_GRU ? "" : variant ? ", reset_after 1" : ", reset_after 0");
+                          fn, h.I, h.H, h.B, variant_text(cell, h.variant), (long long)d->I,
+                          (long long)d->H, (long long)d->B, variant_text(cell, variant));
     if (h.nr != p->nr || h.fuse != p->fuse)
         return recur_fail(RECUR_ERR_INVALID_ARGUMENT,
                           "%s: packed was packed for another kernel set or CPU kind (panels %d "
                           "wide, input %s; here %lld wide, input %s): pack again in this process",
                           fn, h.nr, h.fuse ? "joined" : "hoisted", (long long)p->nr,
                           p->fuse ? "joined" : "hoisted");
-    *panels = (const float *)((const char *)packed + RECUR_ALIGN);
-    *w = p->fuse ? NULL
-                 : (const float *)((const char *)*panels +
-                                   recur_round_up(panel_floats * sizeof(float)));
+    const char *at = (const char *)packed + RECUR_ALIGN;
+    *panels = (const float *)at;
+    *w = p->fuse ? NULL : (const float *)(at + recur_round_up(panel_floats * sizeof(float)));
     return RECUR_OK;
 }
 

@@ -167,8 +167,8 @@ size_t rnn_prepacked_size(const rnn_dims *d, int64_t G, size_t panel_floats, con
 /* Writes the header of a buffer for cell (variant: the GRU's reset_after, else
  * 0) and returns where the panels go; *w: where W's copy goes (NULL when the
  * plan takes the input into the step). */
-float *rnn_prepacked_init(void *packed, int cell, int variant, const rnn_dims *d, size_t panel_floats,
-                          const rnn_plan *p, float **w);
+float *rnn_prepacked_init(void *packed, int cell, int variant, const rnn_dims *d,
+                          size_t panel_floats, const rnn_plan *p, float **w);
 /* Checks a buffer against the call (RECUR_ERR_INVALID_ARGUMENT naming what
  * differs) and gives its panels and W's copy (NULL: the plan joins the input). */
 recur_status rnn_prepacked_open(const void *packed, int cell, int variant, const rnn_dims *d,

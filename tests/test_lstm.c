@@ -708,9 +708,9 @@ static void test_packed_weights(void) {
         float *packed = nan_buffer(n), *scratch = nan_buffer(recur_lstm_inference_scratch_size(&d));
         float *y = malloc(p.ny * 4), *hT = malloc(p.nh * 4), *cT = malloc(p.nh * 4);
         float *y2 = malloc(p.ny * 4), *hT2 = malloc(p.nh * 4), *cT2 = malloc(p.nh * 4);
-        CU_ASSERT_EQUAL_FATAL(recur_lstm_forward_inference(&d, p.W, p.U, p.b, p.x, p.h0, p.c0, y,
-                                                           hT, cT, scratch),
-                              RECUR_OK);
+        CU_ASSERT_EQUAL_FATAL(
+            recur_lstm_forward_inference(&d, p.W, p.U, p.b, p.x, p.h0, p.c0, y, hT, cT, scratch),
+            RECUR_OK);
         for (int threads = 1; threads <= 3; threads += 2) {
             recur_set_num_threads(threads);
             CU_ASSERT_EQUAL_FATAL(recur_lstm_pack_weights(&d, p.W, p.U, packed), RECUR_OK);
@@ -729,14 +729,14 @@ static void test_packed_weights(void) {
         memcpy(W, p.W, p.nW * 4), memcpy(U, p.U, p.nU * 4);
         recur_lstm_desc d1 = d;
         d1.seq_len = sh.T - 1;
-        CU_ASSERT_EQUAL_FATAL(recur_lstm_forward_inference(&d1, p.W, p.U, p.b, p.x, p.h0, p.c0, y,
-                                                           hT, cT, NULL),
-                              RECUR_OK);
+        CU_ASSERT_EQUAL_FATAL(
+            recur_lstm_forward_inference(&d1, p.W, p.U, p.b, p.x, p.h0, p.c0, y, hT, cT, NULL),
+            RECUR_OK);
         for (size_t k = 0; k < p.nW; k++) p.W[k] = NAN;
         for (size_t k = 0; k < p.nU; k++) p.U[k] = NAN;
-        CU_ASSERT_EQUAL_FATAL(recur_lstm_forward_packed(&d1, packed, p.b, p.x, p.h0, p.c0, y2, hT2,
-                                                        cT2, NULL),
-                              RECUR_OK);
+        CU_ASSERT_EQUAL_FATAL(
+            recur_lstm_forward_packed(&d1, packed, p.b, p.x, p.h0, p.c0, y2, hT2, cT2, NULL),
+            RECUR_OK);
         CU_ASSERT(same(y, y2, (size_t)d1.seq_len * sh.B * sh.H) && same(hT, hT2, p.nh) &&
                   same(cT, cT2, p.nh));
         memcpy(p.W, W, p.nW * 4), memcpy(p.U, U, p.nU * 4);
@@ -759,19 +759,19 @@ static void test_packed_weights(void) {
         CU_ASSERT(strstr(recur_last_error(), "holds an LSTM's weights, not a GRU's") != NULL);
         float *zeros = aligned_alloc(64, 64 * 4);
         memset(zeros, 0, 64 * 4);
-        CU_ASSERT_EQUAL(recur_lstm_forward_packed(&d, zeros, p.b, p.x, p.h0, p.c0, y2, NULL, NULL,
-                                                  NULL),
-                        RECUR_ERR_INVALID_ARGUMENT);
+        CU_ASSERT_EQUAL(
+            recur_lstm_forward_packed(&d, zeros, p.b, p.x, p.h0, p.c0, y2, NULL, NULL, NULL),
+            RECUR_ERR_INVALID_ARGUMENT);
         CU_ASSERT(strstr(recur_last_error(), "does not hold packed weights") != NULL);
         CU_ASSERT_EQUAL(recur_lstm_forward_packed(&d, (char *)packed + 4, p.b, p.x, p.h0, p.c0, y2,
                                                   NULL, NULL, NULL),
                         RECUR_ERR_INVALID_ARGUMENT);
-        CU_ASSERT_EQUAL(recur_lstm_forward_packed(&d, NULL, p.b, p.x, p.h0, p.c0, y2, NULL, NULL,
-                                                  NULL),
-                        RECUR_ERR_NULL_POINTER);
-        CU_ASSERT_EQUAL(recur_lstm_forward_packed(NULL, packed, p.b, p.x, p.h0, p.c0, y2, NULL,
-                                                  NULL, NULL),
-                        RECUR_ERR_NULL_POINTER);
+        CU_ASSERT_EQUAL(
+            recur_lstm_forward_packed(&d, NULL, p.b, p.x, p.h0, p.c0, y2, NULL, NULL, NULL),
+            RECUR_ERR_NULL_POINTER);
+        CU_ASSERT_EQUAL(
+            recur_lstm_forward_packed(NULL, packed, p.b, p.x, p.h0, p.c0, y2, NULL, NULL, NULL),
+            RECUR_ERR_NULL_POINTER);
         CU_ASSERT_EQUAL(recur_lstm_pack_weights(&d, p.W, NULL, packed), RECUR_ERR_NULL_POINTER);
         CU_ASSERT_EQUAL(recur_lstm_pack_weights(&d, p.W, p.U, (char *)packed + 4),
                         RECUR_ERR_INVALID_ARGUMENT);

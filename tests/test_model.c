@@ -720,7 +720,8 @@ static void test_predict_reuses_packing_within_a_call(void) {
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         const int F = cases[k].F, bs = cases[k].batch, N = 3 * bs + 5, T = 4, C = 3;
         float *x = malloc(sizeof(float) * (size_t)N * T * F);
-        float *all = malloc(sizeof(float) * (size_t)N * C), *one = malloc(sizeof(float) * (size_t)N * C);
+        float *all = malloc(sizeof(float) * (size_t)N * C),
+              *one = malloc(sizeof(float) * (size_t)N * C);
         test_rng r = {17};
         fill_uniform(&r, x, (size_t)N * T * F, -1, 1);
         for (int n = 0; n < N; n += 3) memset(x + (size_t)n * T * F, 0, sizeof(float) * F);

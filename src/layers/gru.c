@@ -26,10 +26,10 @@ static recur_status forward(const layer *L, int T, int B, const float *params, c
     recur_gru_desc d = desc(L, T, B, mask);
     const size_t I = (size_t)L->in_feat, H = (size_t)L->units, G = 3 * H;
     const float *W = params, *U = W + I * G, *b = U + H * G;
-    recur_status st =
-        mode & FWD_TAPE
-            ? recur_gru_forward(&d, W, U, b, x, s0, y, sT ? sT : hT, ws)
-            : gru_forward_inference_keep(&d, W, U, b, x, s0, y, sT ? sT : hT, ws, mode & FWD_KEEP_PACK);
+    recur_status st = mode & FWD_TAPE
+                          ? recur_gru_forward(&d, W, U, b, x, s0, y, sT ? sT : hT, ws)
+                          : gru_forward_inference_keep(&d, W, U, b, x, s0, y, sT ? sT : hT, ws,
+                                                       mode & FWD_KEEP_PACK);
     if (!st && sT && hT) memcpy(hT, sT, (size_t)B * H * sizeof(float));
     return st;
 }

@@ -208,8 +208,7 @@ recur_status recurrent_forward(recur_model *m, layer *L, int l, const float *in,
     }
     float *y = L->return_sequences ? L->out : L->seq;
     recur_status s = L->ops->cell->forward(L, T, B, m->params + L->w_off, x, mask, NULL, y,
-                                           L->return_sequences ? NULL : L->out, NULL,
-                                           mode, L->ws);
+                                           L->return_sequences ? NULL : L->out, NULL, mode, L->ws);
     if (!s && L->return_sequences && L->zero_output && mask) zero_masked(y, mask, T, B, H);
     *out = L->out;
     return s;
