@@ -171,8 +171,7 @@ static recur_status gru_forward(const char *fn, const recur_gru_desc *d, const f
     const simd_kernels *k = recur_kernels();
     const rnn_plan p = rnn_plan_of(&s.d, G, k, workspace ? RNN_TRAIN_FORWARD : RNN_INFERENCE);
     const float *panels = NULL;
-    if (packed && (st = rnn_prepacked_open(packed, RNN_CELL_GRU, s.ra, &s.d,
-                                           rnn_packed_floats(&s.d, 3), &p, fn, &panels, &W)))
+    if (packed && (st = rnn_prepacked_open(packed, RNN_CELL_GRU, s.ra, &s.d, &p, fn, &panels, &W)))
         return st;
     char *mem = workspace, *scratch = user_scratch, *owned = NULL;
     if (!mem && !scratch && !(scratch = owned = aligned_alloc(RECUR_ALIGN, s.scratch_size)))
@@ -202,7 +201,7 @@ static recur_status gru_forward(const char *fn, const recur_gru_desc *d, const f
     int err =
         p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, c.g, G);
     if (!err) {
-        const int repack = !packed && !(keep && !mem);
+        const int repack = !packed && !keep;
         const rnn_loop loop = {repack ? 3 * np * (p.fuse ? 2 : 1) : 0,
                                repack ? fwd_pack : NULL,
                                fwd_begin,
@@ -240,7 +239,7 @@ size_t recur_gru_packed_weights_size(const recur_gru_desc *d) {
     gru_shape s;
     if (gru_shape_init(d, &s, "recur_gru_packed_weights_size")) return 0;
     const rnn_plan p = rnn_plan_of(&s.d, 3 * s.d.H, recur_kernels(), RNN_INFERENCE);
-    return rnn_prepacked_size(&s.d, 3 * s.d.H, rnn_packed_floats(&s.d, 3), &p);
+    return rnn_prepacked_size(&s.d, RNN_CELL_GRU, &p);
 }
 
 recur_status recur_gru_pack_weights(const recur_gru_desc *d, const float *W, const float *U,
@@ -252,16 +251,13 @@ recur_status recur_gru_pack_weights(const recur_gru_desc *d, const float *W, con
         (st = rnn_need(U, fn, "U")) || (st = rnn_need(packed, fn, "packed")) ||
         (st = rnn_check_aligned(packed, fn, "packed")))
         return st;
-    const int64_t I = s.d.I, H = s.d.H, G = 3 * H;
+    const int64_t H = s.d.H, G = 3 * H;
     const rnn_plan p = rnn_plan_of(&s.d, G, recur_kernels(), RNN_INFERENCE);
     const int64_t np = (H + p.nr - 1) / p.nr;
-    float *wc;
     gru_call c = {.s = &s, .p = &p, .W = W, .U = U};
-    c.up =
-        rnn_prepacked_init(packed, RNN_CELL_GRU, s.ra, &s.d, rnn_packed_floats(&s.d, 3), &p, &wc);
+    c.up = rnn_prepacked_init(packed, RNN_CELL_GRU, s.ra, &s.d, &p, W);
     c.upw = c.up + 3 * np * p.nr * H;
     rnn_pack_run(&s.d, &p, 3 * np * (p.fuse ? 2 : 1), fwd_pack, &c);
-    if (wc) memcpy(wc, W, (size_t)I * (size_t)G * sizeof(float));
     return RECUR_OK;
 }
 

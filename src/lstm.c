@@ -173,8 +173,7 @@ static recur_status lstm_forward(const char *fn, const recur_lstm_desc *d, const
     const simd_kernels *k = recur_kernels();
     const rnn_plan p = rnn_plan_of(&s.d, G, k, workspace ? RNN_TRAIN_FORWARD : RNN_INFERENCE);
     const float *panels = NULL;
-    if (packed && (st = rnn_prepacked_open(packed, RNN_CELL_LSTM, 0, &s.d,
-                                           rnn_packed_floats(&s.d, 4), &p, fn, &panels, &W)))
+    if (packed && (st = rnn_prepacked_open(packed, RNN_CELL_LSTM, 0, &s.d, &p, fn, &panels, &W)))
         return st;
     char *mem = workspace;
     float *scratch = user_scratch, *owned = NULL;
@@ -211,7 +210,7 @@ static recur_status lstm_forward(const char *fn, const recur_lstm_desc *d, const
     int err =
         p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, c.z, G);
     if (!err) {
-        const int repack = !packed && !(keep && !mem);
+        const int repack = !packed && !keep;
         const rnn_loop loop = {repack ? 4 * ((H + p.nr - 1) / p.nr) : 0,
                                repack ? fwd_pack : NULL,
                                fwd_begin,
@@ -252,7 +251,7 @@ size_t recur_lstm_packed_weights_size(const recur_lstm_desc *d) {
     lstm_shape s;
     if (lstm_shape_init(d, &s, "recur_lstm_packed_weights_size")) return 0;
     const rnn_plan p = rnn_plan_of(&s.d, 4 * s.d.H, recur_kernels(), RNN_INFERENCE);
-    return rnn_prepacked_size(&s.d, 4 * s.d.H, rnn_packed_floats(&s.d, 4), &p);
+    return rnn_prepacked_size(&s.d, RNN_CELL_LSTM, &p);
 }
 
 recur_status recur_lstm_pack_weights(const recur_lstm_desc *d, const float *W, const float *U,
@@ -266,11 +265,9 @@ recur_status recur_lstm_pack_weights(const recur_lstm_desc *d, const float *W, c
         return st;
     const int64_t I = s.d.I, H = s.d.H, G = 4 * H;
     const rnn_plan p = rnn_plan_of(&s.d, G, recur_kernels(), RNN_INFERENCE);
-    float *wc;
     lstm_call c = {.d = &s.d, .p = &p, .W = W, .U = U, .Ix = p.fuse ? I : 0};
-    c.up = rnn_prepacked_init(packed, RNN_CELL_LSTM, 0, &s.d, rnn_packed_floats(&s.d, 4), &p, &wc);
+    c.up = rnn_prepacked_init(packed, RNN_CELL_LSTM, 0, &s.d, &p, W);
     rnn_pack_run(&s.d, &p, 4 * ((H + p.nr - 1) / p.nr), fwd_pack, &c);
-    if (wc) memcpy(wc, W, (size_t)I * (size_t)G * sizeof(float));
     return RECUR_OK;
 }
 

@@ -130,8 +130,7 @@ static recur_status rnn_forward(const char *fn, const recur_rnn_desc *d, const f
     const simd_kernels *k = recur_kernels();
     const rnn_plan p = rnn_plan_of(&s.d, H, k, workspace ? RNN_TRAIN_FORWARD : RNN_INFERENCE);
     const float *panels = NULL;
-    if (packed && (st = rnn_prepacked_open(packed, RNN_CELL_SIMPLE, 0, &s.d,
-                                           rnn_packed_floats(&s.d, 1), &p, fn, &panels, &W)))
+    if (packed && (st = rnn_prepacked_open(packed, RNN_CELL_SIMPLE, 0, &s.d, &p, fn, &panels, &W)))
         return st;
     char *mem = workspace;
     float *scratch = user_scratch, *owned = NULL;
@@ -160,7 +159,7 @@ static recur_status rnn_forward(const char *fn, const recur_rnn_desc *d, const f
     int err =
         p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, H, I, 1.0f, x, I, W, H, 0.0f, c.z, H);
     if (!err) {
-        const int repack = !packed && !(keep && !mem);
+        const int repack = !packed && !keep;
         const rnn_loop loop = {repack ? (H + p.nr - 1) / p.nr : 0,
                                repack ? fwd_pack : NULL,
                                fwd_begin,
@@ -198,7 +197,7 @@ size_t recur_rnn_packed_weights_size(const recur_rnn_desc *d) {
     rnn_shape s;
     if (rnn_shape_init(d, &s, "recur_rnn_packed_weights_size")) return 0;
     const rnn_plan p = rnn_plan_of(&s.d, s.d.H, recur_kernels(), RNN_INFERENCE);
-    return rnn_prepacked_size(&s.d, s.d.H, rnn_packed_floats(&s.d, 1), &p);
+    return rnn_prepacked_size(&s.d, RNN_CELL_SIMPLE, &p);
 }
 
 recur_status recur_rnn_pack_weights(const recur_rnn_desc *d, const float *W, const float *U,
@@ -212,12 +211,9 @@ recur_status recur_rnn_pack_weights(const recur_rnn_desc *d, const float *W, con
         return st;
     const int64_t I = s.d.I, H = s.d.H;
     const rnn_plan p = rnn_plan_of(&s.d, H, recur_kernels(), RNN_INFERENCE);
-    float *wc;
     rnn_call c = {.d = &s.d, .p = &p, .W = W, .U = U, .Ix = p.fuse ? I : 0};
-    c.up =
-        rnn_prepacked_init(packed, RNN_CELL_SIMPLE, 0, &s.d, rnn_packed_floats(&s.d, 1), &p, &wc);
+    c.up = rnn_prepacked_init(packed, RNN_CELL_SIMPLE, 0, &s.d, &p, W);
     rnn_pack_run(&s.d, &p, (H + p.nr - 1) / p.nr, fwd_pack, &c);
-    if (wc) memcpy(wc, W, (size_t)I * (size_t)H * sizeof(float));
     return RECUR_OK;
 }
 

@@ -282,24 +282,34 @@ typedef struct {
 _Static_assert(sizeof(prepacked_header) <= RECUR_ALIGN, "the header fits its 64 bytes");
 static const char prepacked_magic[8] = "recurPW";
 
-size_t rnn_prepacked_size(const rnn_dims *d, int64_t G, size_t panel_floats, const rnn_plan *p) {
-    rnn_layout l = {RECUR_ALIGN, panel_floats != 0};
-    rnn_layout_add(&l, panel_floats, 1);
-    if (!p->fuse) rnn_layout_add(&l, (size_t)d->I, (size_t)G);
+static const int prepacked_gates[] = {0, 4, 3, 1}; /* by RNN_CELL_* */
+
+/* bytes of the panels: the cell's largest packed region, rounded up */
+static size_t prepacked_panel_bytes(const rnn_dims *d, int cell) {
+    return recur_round_up(rnn_packed_floats(d, prepacked_gates[cell]) * sizeof(float));
+}
+
+size_t rnn_prepacked_size(const rnn_dims *d, int cell, const rnn_plan *p) {
+    const size_t panels = rnn_packed_floats(d, prepacked_gates[cell]);
+    rnn_layout l = {RECUR_ALIGN, panels != 0};
+    rnn_layout_add(&l, panels, 1);
+    if (!p->fuse) rnn_layout_add(&l, (size_t)d->I, (size_t)(prepacked_gates[cell] * d->H));
     return l.ok ? l.size : 0;
 }
 
-float *rnn_prepacked_init(void *packed, int cell, int variant, const rnn_dims *d,
-                          size_t panel_floats, const rnn_plan *p, float **w) {
+float *rnn_prepacked_init(void *packed, int cell, int variant, const rnn_dims *d, const rnn_plan *p,
+                          const float *W) {
     prepacked_header h = {.version = 1, .cell = cell, .variant = variant};
     h.I = (int32_t)d->I, h.H = (int32_t)d->H, h.B = (int32_t)d->B;
     h.nr = (int32_t)p->nr, h.fuse = p->fuse;
     memcpy(h.magic, prepacked_magic, sizeof h.magic);
     memset(packed, 0, RECUR_ALIGN);
     memcpy(packed, &h, sizeof h);
-    float *panels = (float *)((char *)packed + RECUR_ALIGN);
-    *w = p->fuse ? NULL : (float *)((char *)panels + recur_round_up(panel_floats * sizeof(float)));
-    return panels;
+    char *panels = (char *)packed + RECUR_ALIGN;
+    if (!p->fuse) /* the hoisted input product reads W as given */
+        memcpy(panels + prepacked_panel_bytes(d, cell), W,
+               (size_t)d->I * (size_t)(prepacked_gates[cell] * d->H) * sizeof(float));
+    return (float *)panels;
 }
 
 /* the GRU's reset_after in a message */
@@ -308,8 +318,8 @@ static const char *variant_text(int cell, int variant) {
 }
 
 recur_status rnn_prepacked_open(const void *packed, int cell, int variant, const rnn_dims *d,
-                                size_t panel_floats, const rnn_plan *p, const char *fn,
-                                const float **panels, const float **w) {
+                                const rnn_plan *p, const char *fn, const float **panels,
+                                const float **w) {
     static const char *const cells[] = {"", "an LSTM", "a GRU", "a SimpleRNN"};
     prepacked_header h;
     memcpy(&h, packed, sizeof h);
@@ -337,7 +347,7 @@ recur_status rnn_prepacked_open(const void *packed, int cell, int variant, const
                           p->fuse ? "joined" : "hoisted");
     const char *at = (const char *)packed + RECUR_ALIGN;
     *panels = (const float *)at;
-    *w = p->fuse ? NULL : (const float *)(at + recur_round_up(panel_floats * sizeof(float)));
+    *w = p->fuse ? NULL : (const float *)(at + prepacked_panel_bytes(d, cell));
     return RECUR_OK;
 }
 

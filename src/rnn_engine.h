@@ -161,19 +161,19 @@ void rnn_loop_run(const rnn_dims *d, const rnn_plan *p, const rnn_loop *l);
  * W [I][G]. The header names what the panels were packed for; a forward
  * given them checks it against its own descriptor and plan. */
 enum { RNN_CELL_LSTM = 1, RNN_CELL_GRU = 2, RNN_CELL_SIMPLE = 3 };
-/* Bytes of a packed-weights buffer for the descriptor's inference plan (0 on
- * overflow); panel_floats: the cell's largest packed region (rnn_packed_floats). */
-size_t rnn_prepacked_size(const rnn_dims *d, int64_t G, size_t panel_floats, const rnn_plan *p);
-/* Writes the header of a buffer for cell (variant: the GRU's reset_after, else
- * 0) and returns where the panels go; *w: where W's copy goes (NULL when the
- * plan takes the input into the step). */
-float *rnn_prepacked_init(void *packed, int cell, int variant, const rnn_dims *d,
-                          size_t panel_floats, const rnn_plan *p, float **w);
+/* cell: RNN_CELL_*; variant: the GRU's reset_after, else 0; p: the
+ * descriptor's inference plan. Bytes of a packed-weights buffer (0 on
+ * overflow): */
+size_t rnn_prepacked_size(const rnn_dims *d, int cell, const rnn_plan *p);
+/* Writes the header of a buffer and, when the plan hoists the input product,
+ * its copy of W [I][gates * H]; returns where the caller packs the panels. */
+float *rnn_prepacked_init(void *packed, int cell, int variant, const rnn_dims *d, const rnn_plan *p,
+                          const float *W);
 /* Checks a buffer against the call (RECUR_ERR_INVALID_ARGUMENT naming what
  * differs) and gives its panels and W's copy (NULL: the plan joins the input). */
 recur_status rnn_prepacked_open(const void *packed, int cell, int variant, const rnn_dims *d,
-                                size_t panel_floats, const rnn_plan *p, const char *fn,
-                                const float **panels, const float **w);
+                                const rnn_plan *p, const char *fn, const float **panels,
+                                const float **w);
 /* Runs only a loop's pack hook, split over the plan's threads. */
 void rnn_pack_run(const rnn_dims *d, const rnn_plan *p, int64_t npack,
                   void (*pack)(void *ctx, int64_t p0, int64_t p1), void *ctx);

@@ -679,14 +679,6 @@ static void test_inference_with_scratch(void) {
     }
 }
 
-/* 64-byte aligned floats, n bytes rounded up, filled with NaN */
-static float *nan_buffer(size_t n) {
-    const size_t nf = (n + 63) / 64 * 16;
-    float *v = aligned_alloc(64, nf * 4 + 64);
-    for (size_t k = 0; k < nf + 16; k++) v[k] = NAN;
-    return v;
-}
-
 /* Packed weights (recur_lstm_pack_weights): the forward on them gives
  * recur_lstm_forward_inference's y, hT, cT bit for bit, packed on 1 thread or
  * 3 and run on either, on a shorter sequence too, after W and U were

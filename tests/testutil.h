@@ -57,6 +57,15 @@ static inline unsigned char *mask_new(int T, int B, uint64_t seed) {
     return m;
 }
 
+/* 64-byte aligned floats for n bytes (rounded up, plus a line), NaN-filled:
+ * caller scratch and buffers whose stale contents must not matter */
+static inline float *nan_buffer(size_t n) {
+    const size_t nf = (n + 63) / 64 * 16;
+    float *v = aligned_alloc(64, nf * 4 + 64);
+    for (size_t k = 0; k < nf + 16; k++) v[k] = NAN;
+    return v;
+}
+
 /* max |a-b| / max(max|b|, floor): an error relative to the array's scale */
 static inline double rel_err_f64(const float *a, const double *b, size_t n, double floor) {
     double num = 0, den = floor;
