@@ -651,6 +651,13 @@ static void test_recurrent_kinds_threads_and_files(void) {
     free(x);
 }
 
+/* The two models the inference tests run: small layers with a mask,
+ * Bidirectional and go_backwards; layers large enough that Intel's inference
+ * plan joins the input product at a batch of 48 or more. */
+#define INFER_MIXED_SPEC                                                                           \
+    "masking,lstm:12:seq,bidirectional:gru:8:seq,rnn:6:relu:seq:backwards,lstm:5,dense:3:softmax"
+#define INFER_LARGE_SPEC "lstm:256:seq,gru:256:seq,rnn:200,dense:3:softmax"
+
 /* Predict and evaluate run the recurrent layers' inference forward (no
  * tapes, the layer's workspace as its scratch), compute_gradients the
  * training forward: the same loss, bit for bit where the two plans agree
@@ -664,10 +671,8 @@ static void test_inference_forward_matches_training_forward(void) {
         int F;
         double tol;
     } cases[] = {
-        {"masking,lstm:12:seq,bidirectional:gru:8:seq,rnn:6:relu:seq:backwards,lstm:5,"
-         "dense:3:softmax",
-         4, 0},
-        {"lstm:256:seq,gru:256:seq,rnn:200,dense:3:softmax", 256, 2e-6},
+        {INFER_MIXED_SPEC, 4, 0},
+        {INFER_LARGE_SPEC, 256, 2e-6},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         const int F = cases[k].F;
@@ -712,10 +717,8 @@ static void test_predict_reuses_packing_within_a_call(void) {
         const char *spec;
         int F, batch;
     } cases[] = {
-        {"masking,lstm:12:seq,bidirectional:gru:8:seq,rnn:6:relu:seq:backwards,lstm:5,"
-         "dense:3:softmax",
-         4, 16},
-        {"lstm:256:seq,gru:256:seq,rnn:200,dense:3:softmax", 256, 48},
+        {INFER_MIXED_SPEC, 4, 16},
+        {INFER_LARGE_SPEC, 256, 48},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         const int F = cases[k].F, bs = cases[k].batch, N = 3 * bs + 5, T = 4, C = 3;
