@@ -41,9 +41,10 @@ typedef void (*lstm_postgemm_bwd_fn)(size_t rows, size_t n, size_t H, int relu, 
                                      const float *dh, float *dc);
 
 /* GRU forward gate math of one step, `rows` batch rows and hidden units
- * [0, n) of H, strided as the LSTM's; blocks z, r, h along 3H.
- *   g      [rows][3H]  in: x_t W (no bias); out: z, r, hh (what backward needs)
- *   rg     [rows][3H]  in: the step's recurrent products, no bias:
+ * [0, n) of H, strided as the LSTM's; blocks z, r, h along 3H; rows of g and
+ * rg are ldg >= 3H floats apart (the GRU's tapes may be padded).
+ *   g      [rows][ldg] in: x_t W (no bias); out: z, r, hh (what backward needs)
+ *   rg     [rows][ldg] in: the step's recurrent products, no bias:
  *                      reset_after = 1: h_{t-1} U, all three blocks; out: its
  *                      h block gets b1_h added (backward needs rh)
  *                      reset_after = 0: only the h block is read: (r*h_{t-1}) U_h
@@ -55,13 +56,13 @@ typedef void (*lstm_postgemm_bwd_fn)(size_t rows, size_t n, size_t H, int relu, 
  *                    hh = act(g_h + b_h + rg_h)
  *   h = z*h_prev + (1-z)*hh
  * act is relu when `relu` is non-zero, else tanh. */
-typedef void (*gru_postgemm_fwd_fn)(size_t rows, size_t n, size_t H, int relu, int reset_after,
-                                    float *g, float *rg, const float *b, const float *h_prev,
-                                    float *h, float *y);
+typedef void (*gru_postgemm_fwd_fn)(size_t rows, size_t n, size_t H, size_t ldg, int relu,
+                                    int reset_after, float *g, float *rg, const float *b,
+                                    const float *h_prev, float *h, float *y);
 /* reset_after = 0, the half before the candidate's product:
  *   z = sig(g_z + b_z + rg_z), r = sig(g_r + b_r + rg_r) written over g_z, g_r
  *   (rg_z, rg_r in: h_{t-1} U_z, h_{t-1} U_r);  rh [rows][H] = r * h_prev */
-typedef void (*gru_postgemm_fwd_reset_fn)(size_t rows, size_t n, size_t H, float *g,
+typedef void (*gru_postgemm_fwd_reset_fn)(size_t rows, size_t n, size_t H, size_t ldg, float *g,
                                           const float *rg, const float *b, const float *h_prev,
                                           float *rh);
 /* GRU backward gate math of one step:
@@ -72,12 +73,12 @@ typedef void (*gru_postgemm_fwd_reset_fn)(size_t rows, size_t n, size_t H, float
  *   reset_after = 0: g out: dz, r (kept for gru_postgemm_bwd_reset), dhh; rg unread
  *   dh out: dht*z, the direct path to h_{t-1} (the caller adds the products)
  * act' from the output: tanh' = 1-t^2, relu' = (value > 0). */
-typedef void (*gru_postgemm_bwd_fn)(size_t rows, size_t n, size_t H, int relu, int reset_after,
-                                    float *g, float *rg, const float *h_prev, const float *dy,
-                                    float *dh);
+typedef void (*gru_postgemm_bwd_fn)(size_t rows, size_t n, size_t H, size_t ldg, int relu,
+                                    int reset_after, float *g, float *rg, const float *h_prev,
+                                    const float *dy, float *dh);
 /* reset_after = 0, after drh = dhh U_h^T [rows][H] is known:
  *   g_r in: r; out: drh*h_prev*r*(1-r)     dh += drh*r */
-typedef void (*gru_postgemm_bwd_reset_fn)(size_t rows, size_t n, size_t H, float *g,
+typedef void (*gru_postgemm_bwd_reset_fn)(size_t rows, size_t n, size_t H, size_t ldg, float *g,
                                           const float *h_prev, const float *drh, float *dh);
 
 /* SimpleRNN forward of one step: h = act(z + b), into h and y (NULL: none).
@@ -155,14 +156,17 @@ void lstm_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, float 
 void lstm_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, float *gates,
                                const float *c, const float *c_prev, const float *dy,
                                const float *dh, float *dc);
-void gru_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
-                              float *rg, const float *b, const float *h_prev, float *h, float *y);
-void gru_postgemm_fwd_reset__scalar(size_t rows, size_t n, size_t H, float *g, const float *rg,
-                                    const float *b, const float *h_prev, float *rh);
-void gru_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
-                              float *rg, const float *h_prev, const float *dy, float *dh);
-void gru_postgemm_bwd_reset__scalar(size_t rows, size_t n, size_t H, float *g, const float *h_prev,
-                                    const float *drh, float *dh);
+void gru_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, size_t ldg, int relu,
+                              int reset_after, float *g, float *rg, const float *b,
+                              const float *h_prev, float *h, float *y);
+void gru_postgemm_fwd_reset__scalar(size_t rows, size_t n, size_t H, size_t ldg, float *g,
+                                    const float *rg, const float *b, const float *h_prev,
+                                    float *rh);
+void gru_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, size_t ldg, int relu,
+                              int reset_after, float *g, float *rg, const float *h_prev,
+                              const float *dy, float *dh);
+void gru_postgemm_bwd_reset__scalar(size_t rows, size_t n, size_t H, size_t ldg, float *g,
+                                    const float *h_prev, const float *drh, float *dh);
 void rnn_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, const float *z,
                               const float *b, float *h, float *y);
 void rnn_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, const float *h,
@@ -182,14 +186,15 @@ void lstm_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, int relu, float *z
 void lstm_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, float *gates,
                              const float *c, const float *c_prev, const float *dy, const float *dh,
                              float *dc);
-void gru_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
-                            float *rg, const float *b, const float *h_prev, float *h, float *y);
-void gru_postgemm_fwd_reset__avx2(size_t rows, size_t n, size_t H, float *g, const float *rg,
-                                  const float *b, const float *h_prev, float *rh);
-void gru_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
-                            float *rg, const float *h_prev, const float *dy, float *dh);
-void gru_postgemm_bwd_reset__avx2(size_t rows, size_t n, size_t H, float *g, const float *h_prev,
-                                  const float *drh, float *dh);
+void gru_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, size_t ldg, int relu, int reset_after,
+                            float *g, float *rg, const float *b, const float *h_prev, float *h,
+                            float *y);
+void gru_postgemm_fwd_reset__avx2(size_t rows, size_t n, size_t H, size_t ldg, float *g,
+                                  const float *rg, const float *b, const float *h_prev, float *rh);
+void gru_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, size_t ldg, int relu, int reset_after,
+                            float *g, float *rg, const float *h_prev, const float *dy, float *dh);
+void gru_postgemm_bwd_reset__avx2(size_t rows, size_t n, size_t H, size_t ldg, float *g,
+                                  const float *h_prev, const float *drh, float *dh);
 void rnn_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, int relu, const float *z,
                             const float *b, float *h, float *y);
 void rnn_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, const float *h,
@@ -207,14 +212,17 @@ void lstm_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, float 
 void lstm_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, float *gates,
                                const float *c, const float *c_prev, const float *dy,
                                const float *dh, float *dc);
-void gru_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
-                              float *rg, const float *b, const float *h_prev, float *h, float *y);
-void gru_postgemm_fwd_reset__avx512(size_t rows, size_t n, size_t H, float *g, const float *rg,
-                                    const float *b, const float *h_prev, float *rh);
-void gru_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
-                              float *rg, const float *h_prev, const float *dy, float *dh);
-void gru_postgemm_bwd_reset__avx512(size_t rows, size_t n, size_t H, float *g, const float *h_prev,
-                                    const float *drh, float *dh);
+void gru_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, size_t ldg, int relu,
+                              int reset_after, float *g, float *rg, const float *b,
+                              const float *h_prev, float *h, float *y);
+void gru_postgemm_fwd_reset__avx512(size_t rows, size_t n, size_t H, size_t ldg, float *g,
+                                    const float *rg, const float *b, const float *h_prev,
+                                    float *rh);
+void gru_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, size_t ldg, int relu,
+                              int reset_after, float *g, float *rg, const float *h_prev,
+                              const float *dy, float *dh);
+void gru_postgemm_bwd_reset__avx512(size_t rows, size_t n, size_t H, size_t ldg, float *g,
+                                    const float *h_prev, const float *drh, float *dh);
 void rnn_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, const float *z,
                               const float *b, float *h, float *y);
 void rnn_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, const float *h,
@@ -238,14 +246,15 @@ void lstm_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, float *z
 void lstm_postgemm_bwd__neon(size_t rows, size_t n, size_t H, int relu, float *gates,
                              const float *c, const float *c_prev, const float *dy, const float *dh,
                              float *dc);
-void gru_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
-                            float *rg, const float *b, const float *h_prev, float *h, float *y);
-void gru_postgemm_fwd_reset__neon(size_t rows, size_t n, size_t H, float *g, const float *rg,
-                                  const float *b, const float *h_prev, float *rh);
-void gru_postgemm_bwd__neon(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
-                            float *rg, const float *h_prev, const float *dy, float *dh);
-void gru_postgemm_bwd_reset__neon(size_t rows, size_t n, size_t H, float *g, const float *h_prev,
-                                  const float *drh, float *dh);
+void gru_postgemm_fwd__neon(size_t rows, size_t n, size_t H, size_t ldg, int relu, int reset_after,
+                            float *g, float *rg, const float *b, const float *h_prev, float *h,
+                            float *y);
+void gru_postgemm_fwd_reset__neon(size_t rows, size_t n, size_t H, size_t ldg, float *g,
+                                  const float *rg, const float *b, const float *h_prev, float *rh);
+void gru_postgemm_bwd__neon(size_t rows, size_t n, size_t H, size_t ldg, int relu, int reset_after,
+                            float *g, float *rg, const float *h_prev, const float *dy, float *dh);
+void gru_postgemm_bwd_reset__neon(size_t rows, size_t n, size_t H, size_t ldg, float *g,
+                                  const float *h_prev, const float *drh, float *dh);
 void rnn_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, const float *z,
                             const float *b, float *h, float *y);
 void rnn_postgemm_bwd__neon(size_t rows, size_t n, size_t H, int relu, const float *h,

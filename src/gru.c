@@ -17,7 +17,7 @@
  * dR_t (the recurrent side's, for dU, db[1]); dh_{t-1} = dh_t * z + dR_t U^T.
  * Without reset_after: drh = dG_t[h] U_h^T, then dr, then dh_{t-1} = dh_t * z
  * + drh * r + dG_t[z, r] U_zr^T; dU_zr = Hprev^T dG[z, r], dU_h = RH^T dG[h].
- * Training workspace: g, rg [T][B][3H]; hs [T+1][B][H] (h0 or zeros, then
+ * Training workspace: g, rg [T][B][ld] (3H, padded: rnn_tape_ld); hs [T+1][B][H] (h0 or zeros, then
  * each h_t); rh [T][B][H] (reset_after = 0); dh, drh [B][H]; mk [B][H] (masked
  * rows' dh_t + dy_t in backward); packed weights.
  * Masks (rnn_step_mask): a step whose block has masked rows runs as usual,
@@ -31,6 +31,7 @@
 typedef struct {
     rnn_dims d;
     int ra;                                         /* reset_after */
+    int64_t ld;                                     /* row stride of g, rg (rnn_tape_ld) */
     size_t g, rg, hs, rh, dh, drh, mk, up, ws_size; /* byte offsets into the workspace, its size */
     size_t s_rg, s_rh, s_h0, s_up, scratch_size;    /* inference: g [T][B][3H] (one step's
                                                        when joined), rg [B][3H], rh [B][H],
@@ -51,16 +52,18 @@ static recur_status gru_shape_init(const recur_gru_desc *d, gru_shape *s, const 
     rnn_layout ws = {0, packed != 0}, sc = {0, packed != 0}, callers = {0, 1};
     rnn_layout_add(&callers, T * B, I), rnn_layout_add(&callers, T * B, H);
     rnn_layout_add(&callers, I, 3 * H), rnn_layout_add(&callers, H, 3 * H);
-    s->g = rnn_layout_add(&ws, T * B, 3 * H);
-    s->rg = rnn_layout_add(&ws, T * B, 3 * H);
+    s->ld = rnn_tape_ld(3 * (int64_t)d->hidden_size);
+    const size_t L = (size_t)s->ld;
+    s->g = rnn_layout_add(&ws, T * B, L);
+    s->rg = rnn_layout_add(&ws, T * B, L);
     s->hs = rnn_layout_add(&ws, (T + 1) * B, H);
     s->rh = rnn_layout_add(&ws, s->ra ? 1 : T * B, s->ra ? 1 : H);
     s->dh = rnn_layout_add(&ws, B, H);
     s->drh = rnn_layout_add(&ws, B, H);
     s->mk = rnn_layout_add(&ws, B, H);
     s->up = rnn_layout_add(&ws, packed, 1);
-    rnn_layout_add(&sc, T * B, 3 * H);
-    s->s_rg = rnn_layout_add(&sc, B, 3 * H);
+    rnn_layout_add(&sc, T * B, L);
+    s->s_rg = rnn_layout_add(&sc, B, L);
     s->s_rh = rnn_layout_add(&sc, B, H);
     s->s_h0 = rnn_layout_add(&sc, B, H);
     s->s_up = rnn_layout_add(&sc, packed, 1);
@@ -108,34 +111,35 @@ static void fwd_begin(void *ctx, const rnn_block *bl) {
 
 static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const gru_call *c = ctx;
-    const int64_t B = c->s->d.B, H = c->s->d.H, G = 3 * H, nr = c->p->nr, np = (H + nr - 1) / nr;
+    const int64_t B = c->s->d.B, H = c->s->d.H, L = c->s->ld, nr = c->p->nr, np = (H + nr - 1) / nr;
     const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
     const int train = c->hs != NULL;
     /* h_{t-1}, all units of rows r0..; this step's rows of g, rg, rh */
     const float *hp = rnn_h_prev(c->hs, c->y, c->h0z, t, B, H) + bl->r0 * H;
-    float *gt = c->g + (c->p->one_step ? 0 : t * B * G) + bl->r0 * G,
-          *rgt = c->rg + ((train ? t * B : 0) + bl->r0) * G;
+    float *gt = c->g + (c->p->one_step ? 0 : t * B * L) + bl->r0 * L,
+          *rgt = c->rg + ((train ? t * B : 0) + bl->r0) * L;
     float *rht = c->rh ? c->rh + ((train ? t * B : 0) + bl->r0) * H : NULL;
     const size_t n = (size_t)nrow, m = (size_t)nj;
     if (c->p->fuse) { /* G_t = x_t W, this block's units of each gate */
         const int64_t I = c->s->d.I;
         for (int64_t q = 0; q < 3; q++)
             c->p->gemm(n, m, (size_t)I, c->x + (t * B + bl->r0) * I, (size_t)I, 0, NULL, 0,
-                       c->upw + (q * np + bl->j0 / nr) * I * nr, gt + q * H + bl->j0, (size_t)G, 0);
+                       c->upw + (q * np + bl->j0 / nr) * I * nr, gt + q * H + bl->j0, (size_t)L, 0);
     }
     for (int64_t q = 0; q < (c->s->ra ? 3 : 2); q++)
         c->p->gemm(n, m, (size_t)H, hp, (size_t)H, 0, NULL, 0,
-                   c->up + (q * np + bl->j0 / nr) * H * nr, rgt + q * H + bl->j0, (size_t)G, 0);
+                   c->up + (q * np + bl->j0 / nr) * H * nr, rgt + q * H + bl->j0, (size_t)L, 0);
     if (!c->s->ra) {
-        c->k->gru_fwd_reset(n, m, (size_t)H, gt + bl->j0, rgt + bl->j0, c->b + bl->j0, hp + bl->j0,
-                            rht + bl->j0);
+        c->k->gru_fwd_reset(n, m, (size_t)H, (size_t)L, gt + bl->j0, rgt + bl->j0, c->b + bl->j0,
+                            hp + bl->j0, rht + bl->j0);
         rnn_sync(bl); /* the candidate's product reads every unit of r * h */
         c->p->gemm(n, m, (size_t)H, rht, (size_t)H, 0, NULL, 0,
-                   c->up + (2 * np + bl->j0 / nr) * H * nr, rgt + 2 * H + bl->j0, (size_t)G, 0);
+                   c->up + (2 * np + bl->j0 / nr) * H * nr, rgt + 2 * H + bl->j0, (size_t)L, 0);
     }
     float *yt = c->y + t * B * H + o;
-    c->k->gru_fwd(n, m, (size_t)H, c->s->d.relu, c->s->ra, gt + bl->j0, rgt + bl->j0, c->b + bl->j0,
-                  hp + bl->j0, train ? c->hs + (t + 1) * B * H + o : yt, train ? yt : NULL);
+    c->k->gru_fwd(n, m, (size_t)H, (size_t)L, c->s->d.relu, c->s->ra, gt + bl->j0, rgt + bl->j0,
+                  c->b + bl->j0, hp + bl->j0, train ? c->hs + (t + 1) * B * H + o : yt,
+                  train ? yt : NULL);
     const unsigned char *msk = rnn_step_mask(c->mask, t, B, bl);
     if (msk) { /* masked rows: h_t = y_t = h_{t-1} */
         const float *h1 = rnn_h_prev(c->hs, c->y, c->h0z, t, B, H);
@@ -198,8 +202,9 @@ static recur_status gru_forward(const char *fn, const recur_gru_desc *d, const f
     }
     const int64_t np = (H + p.nr - 1) / p.nr;
     c.upw = c.up + 3 * np * p.nr * H;
-    int err =
-        p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, c.g, G);
+    int err = p.fuse
+                  ? 0
+                  : recur_sgemm_par(p.nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, c.g, s.ld);
     if (!err) {
         const int repack = !packed && !keep;
         const rnn_loop loop = {repack ? 3 * np * (p.fuse ? 2 : 1) : 0,
@@ -289,8 +294,9 @@ static void bwd_pack(void *ctx, int64_t p0, int64_t p1) {
 
 /* dx_t = dG_t W^T once dG_t is complete */
 static void bwd_dx(const gru_call *c, int64_t t, const rnn_block *bl) {
-    const int64_t B = c->s->d.B, I = c->s->d.I, G = 3 * c->s->d.H;
-    rnn_step_dx(c->p, bl, c->g + (t * B + bl->r0) * G, G, c->upw, c->dx + (t * B + bl->r0) * I, I);
+    const int64_t B = c->s->d.B, I = c->s->d.I, L = c->s->ld;
+    rnn_step_dx(c->p, bl, c->g + (t * B + bl->r0) * L, 3 * c->s->d.H, L, c->upw,
+                c->dx + (t * B + bl->r0) * I, I);
 }
 
 static void bwd_begin(void *ctx, const rnn_block *bl) {
@@ -300,39 +306,40 @@ static void bwd_begin(void *ctx, const rnn_block *bl) {
 
 static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const gru_call *c = ctx;
-    const int64_t B = c->s->d.B, H = c->s->d.H, G = 3 * H, nr = c->p->nr, nph = (H + nr - 1) / nr;
+    const int64_t B = c->s->d.B, H = c->s->d.H, G = 3 * H, L = c->s->ld, nr = c->p->nr,
+                  nph = (H + nr - 1) / nr;
     const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
     const size_t n = (size_t)nrow, m = (size_t)nj;
     const float *hp = c->hs + t * B * H + o;
-    float *gt = c->g + (t * B + bl->r0) * G, *rgt = c->rg + (t * B + bl->r0) * G;
+    float *gt = c->g + (t * B + bl->r0) * L, *rgt = c->rg + (t * B + bl->r0) * L;
     const float *dyt = c->dy ? c->dy + t * B * H : NULL;
     const unsigned char *msk = rnn_step_mask(c->mask, t, B, bl);
     /* masked rows: dh_{t-1} = dh_t + dy_t, kept while the kernel and the
      * products overwrite dh; their dG_t (and dR_t) are zeroed */
     if (msk) rnn_mask_copy(c->mk, c->dh, dyt, msk, bl, H);
-    c->k->gru_bwd(n, m, (size_t)H, c->s->d.relu, c->s->ra, gt + bl->j0, rgt + bl->j0, hp,
+    c->k->gru_bwd(n, m, (size_t)H, (size_t)L, c->s->d.relu, c->s->ra, gt + bl->j0, rgt + bl->j0, hp,
                   dyt ? dyt + o : NULL, c->dh + o);
     if (msk) {
-        rnn_mask_zero(c->g + t * B * G, G, H, 3, msk, bl);
-        if (c->s->ra) rnn_mask_zero(c->rg + t * B * G, G, H, 3, msk, bl);
+        rnn_mask_zero(c->g + t * B * L, L, H, 3, msk, bl);
+        if (c->s->ra) rnn_mask_zero(c->rg + t * B * L, L, H, 3, msk, bl);
     }
     rnn_sync(bl); /* the products read every unit of this step's gradients */
     const int want_dh = t > 0 || c->dh0;
     if (c->s->ra) {
         if (want_dh)
-            c->p->gemm(n, m, (size_t)G, rgt, (size_t)G, 0, NULL, 0, c->up + bl->j0 * G, c->dh + o,
+            c->p->gemm(n, m, (size_t)G, rgt, (size_t)L, 0, NULL, 0, c->up + bl->j0 * G, c->dh + o,
                        (size_t)H, 1);
         if (c->p->fuse && c->dx) bwd_dx(c, t, bl);
         if (msk) rnn_mask_copy(c->dh, c->mk, NULL, msk, bl, H);
         return;
     }
-    c->p->gemm(n, m, (size_t)H, gt + 2 * H, (size_t)G, 0, NULL, 0, c->up + bl->j0 * H, c->drh + o,
+    c->p->gemm(n, m, (size_t)H, gt + 2 * H, (size_t)L, 0, NULL, 0, c->up + bl->j0 * H, c->drh + o,
                (size_t)H, 0);
     /* masked rows: dG_h = 0 gave drh = 0, so their dr comes out 0 too */
-    c->k->gru_bwd_reset(n, m, (size_t)H, gt + bl->j0, hp, c->drh + o, c->dh + o);
+    c->k->gru_bwd_reset(n, m, (size_t)H, (size_t)L, gt + bl->j0, hp, c->drh + o, c->dh + o);
     rnn_sync(bl); /* the next product reads dr of every unit */
     if (want_dh)
-        c->p->gemm(n, m, (size_t)(2 * H), gt, (size_t)G, 0, NULL, 0,
+        c->p->gemm(n, m, (size_t)(2 * H), gt, (size_t)L, 0, NULL, 0,
                    c->up + nph * nr * H + bl->j0 * 2 * H, c->dh + o, (size_t)H, 1);
     if (c->p->fuse && c->dx) bwd_dx(c, t, bl);
     if (msk) rnn_mask_copy(c->dh, c->mk, NULL, msk, bl, H);
@@ -386,20 +393,20 @@ recur_status recur_gru_backward(const recur_gru_desc *d, const float *W, const f
         (s.ra ? nph : 2 * nph) + npi, bwd_pack, bwd_begin, bwd_step, bwd_end, &c, 1};
     rnn_loop_run(&s.d, &p, &loop);
 
-    const int64_t TB = T * B;
+    const int64_t TB = T * B, L = s.ld;
     int err;
     if (s.ra) {
-        const rnn_wgrad w[] = {{x, I, I, c.g, G, G, dW, G}, {c.hs, H, H, c.rg, G, G, dU, G}};
-        const rnn_bgrad bg[] = {{c.g, G, G, db}, {c.rg, G, G, db + G}};
+        const rnn_wgrad w[] = {{x, I, I, c.g, L, G, dW, G}, {c.hs, H, H, c.rg, L, G, dU, G}};
+        const rnn_bgrad bg[] = {{c.g, L, G, db}, {c.rg, L, G, db + G}};
         err = rnn_weight_grads(p.nt, TB, w, 2, bg, 2);
     } else {
-        const rnn_wgrad w[] = {{x, I, I, c.g, G, G, dW, G},
-                               {c.hs, H, H, c.g, G, 2 * H, dU, G},
-                               {c.rh, H, H, c.g + 2 * H, G, H, dU + 2 * H, G}};
-        const rnn_bgrad bg[] = {{c.g, G, G, db}};
+        const rnn_wgrad w[] = {{x, I, I, c.g, L, G, dW, G},
+                               {c.hs, H, H, c.g, L, 2 * H, dU, G},
+                               {c.rh, H, H, c.g + 2 * H, L, H, dU + 2 * H, G}};
+        const rnn_bgrad bg[] = {{c.g, L, G, db}};
         err = rnn_weight_grads(p.nt, TB, w, 3, bg, 1);
     }
     if (!err && dx && !p.fuse)
-        err = recur_sgemm_par(p.nt, 'N', 'T', TB, I, G, 1.0f, c.g, G, W, G, 0.0f, dx, I);
+        err = recur_sgemm_par(p.nt, 'N', 'T', TB, I, G, 1.0f, c.g, L, W, G, 0.0f, dx, I);
     return err ? recur_gemm_fail(err, fn) : RECUR_OK;
 }

@@ -317,7 +317,8 @@ static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
         c->p->gemm((size_t)nrow, (size_t)nj, (size_t)G, gt, (size_t)G, 0, NULL, 0,
                    c->up + bl->j0 * G, c->dh + o, (size_t)H, 0);
     /* dx_t = dZ_t W^T (else one GEMM after the loop) */
-    if (c->p->fuse && c->dx) rnn_step_dx(c->p, bl, gt, G, c->upw, c->dx + (t * B + bl->r0) * I, I);
+    if (c->p->fuse && c->dx)
+        rnn_step_dx(c->p, bl, gt, G, G, c->upw, c->dx + (t * B + bl->r0) * I, I);
     if (m) rnn_mask_copy(c->dh, c->mk, NULL, m, bl, H); /* dh_{t-1} = dh_t + dy_t */
     /* no second barrier: each thread reads back only the units of dh it wrote */
 }

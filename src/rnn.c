@@ -255,7 +255,8 @@ static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     if (t > 0 || c->dh0)
         c->p->gemm((size_t)nrow, (size_t)nj, (size_t)H, dzt, (size_t)H, 0, NULL, 0,
                    c->up + bl->j0 * H, c->dh + o, (size_t)H, 0);
-    if (c->p->fuse && c->dx) rnn_step_dx(c->p, bl, dzt, H, c->upw, c->dx + (t * B + bl->r0) * I, I);
+    if (c->p->fuse && c->dx)
+        rnn_step_dx(c->p, bl, dzt, H, H, c->upw, c->dx + (t * B + bl->r0) * I, I);
     if (m) rnn_mask_copy(c->dh, c->mk, NULL, m, bl, H); /* dh_{t-1} = dh_t + dy_t */
 }
 

@@ -127,6 +127,13 @@ rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k, int pa
     return p;
 }
 
+int64_t rnn_tape_ld(int64_t G) {
+    int64_t ld = (G + 15) / 16 * 16;
+    if (recur_cpu_kind() == RECUR_CPU_INTEL && ld >= 1536 && ld % 512 == 0 && (ld / 512) % 2)
+        ld += 512;
+    return ld;
+}
+
 size_t rnn_packed_floats(const rnn_dims *d, int64_t gates) {
     /* panels at most 32 wide: forward gates*H' x (I+H), backward gates*H x
      * (H' + I') (' = rounded up to 32); 0 on overflow (the layout then fails) */
@@ -225,7 +232,7 @@ void rnn_pack_t(const float *A, int64_t n, int64_t lda, int64_t k0, int64_t K, i
     }
 }
 
-void rnn_step_dx(const rnn_plan *p, const rnn_block *bl, const float *dz, int64_t G,
+void rnn_step_dx(const rnn_plan *p, const rnn_block *bl, const float *dz, int64_t G, int64_t ldz,
                  const float *wt, float *dx, int64_t I) {
     int64_t i0 = 0, i1 = I;
     if (bl->units) {
@@ -233,8 +240,8 @@ void rnn_step_dx(const rnn_plan *p, const rnn_block *bl, const float *dz, int64_
         i0 *= p->nr, i1 = i1 * p->nr < I ? i1 * p->nr : I;
     }
     if (i1 > i0)
-        p->gemm((size_t)(bl->r1 - bl->r0), (size_t)(i1 - i0), (size_t)G, dz, (size_t)G, 0, NULL, 0,
-                wt + i0 * G, dx + i0, (size_t)I, 0);
+        p->gemm((size_t)(bl->r1 - bl->r0), (size_t)(i1 - i0), (size_t)G, dz, (size_t)ldz, 0, NULL,
+                0, wt + i0 * G, dx + i0, (size_t)I, 0);
 }
 
 /* threads for the time loop: no more than there are rows or unit panels */

@@ -66,6 +66,18 @@ enum { RNN_BACKWARD = 0, RNN_TRAIN_FORWARD = 1, RNN_INFERENCE = 2 };
  * the workspace depends on it). */
 rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k, int pass);
 
+/* The row stride, in floats, of a cell's [T*B][G] tapes of gate products and
+ * their gradients, which the weight gradients read as dnnl_sgemm's B
+ * (A^T dZ): G rounded up to 16 floats (rows start on cache lines), and on the
+ * Intel kind a stride of 3, 5, 7... times 512 floats grows by 512. oneDNN's
+ * A^T B reading B at such a stride measured far below its peak on the Intel
+ * Xeon (one thread, 512 x 1536 x 1600, the GRU's dW at H = 512: 120-128
+ * GFLOP/s at 1536 against 158-167 at 2048 and 3072; 2560: 120, 3584: 127,
+ * 1552: 139-146). Used by the GRU, whose kernels take the stride; the
+ * LSTM's (4H) and the SimpleRNN's (H) tapes meet such a stride only at H =
+ * 384 and 1536 and keep G. */
+int64_t rnn_tape_ld(int64_t G);
+
 /* Largest packed-weight region any plan may need, in floats: forward gate
  * blocks of W and U, backward transposes of U and W. */
 size_t rnn_packed_floats(const rnn_dims *d, int64_t gates);
@@ -134,10 +146,10 @@ static inline const float *rnn_h_prev(const float *hs, const float *y, const flo
 }
 
 /* dx_t = dZ_t W^T for the block's rows, while dZ_t is in cache (the fused
- * path): dz [rows][G] and dx [rows][I] start at the block's first row, wt is
- * W^T packed by rnn_pack_t. With a unit split every thread has all rows and
- * takes a share of dx's column panels. */
-void rnn_step_dx(const rnn_plan *p, const rnn_block *bl, const float *dz, int64_t G,
+ * path): dz [rows][ldz] (G columns) and dx [rows][I] start at the block's
+ * first row, wt is W^T packed by rnn_pack_t. With a unit split every thread
+ * has all rows and takes a share of dx's column panels. */
+void rnn_step_dx(const rnn_plan *p, const rnn_block *bl, const float *dz, int64_t G, int64_t ldz,
                  const float *wt, float *dx, int64_t I);
 
 /* One call's time loop. All threads first run pack(ctx, p0, p1) over their

@@ -539,10 +539,11 @@ static float *copy_guarded(const float *p, size_t n) {
  * (column mod H): units [0, n) within tol (0: bit for bit) relative to the
  * larger of |want| and scale (NULL: zeros), the rest as they were before the
  * call (orig) in both, and both guards intact. */
-static int rows_match(const char *what, const float *got, const float *want, const float *orig,
-                      const float *scale, size_t rows, size_t len, size_t H, size_t n, double tol) {
+static int rows_match_ld(const char *what, const float *got, const float *want, const float *orig,
+                         const float *scale, size_t rows, size_t len, size_t used, size_t H,
+                         size_t n, double tol) {
     for (size_t k = 0; k < rows * len; k++) {
-        const int mine = (k % len) % H < n;
+        const int mine = k % len < used && (k % len) % H < n;
         const double d = fabs((double)got[k] - want[k]);
         const double mag = fmax(fabs((double)want[k]), scale ? scale[k] : 0.0);
         if (mine ? !(d <= tol * (1.0 + mag)) : got[k] != orig[k] || want[k] != orig[k]) {
@@ -554,6 +555,17 @@ static int rows_match(const char *what, const float *got, const float *want, con
     return guard_intact(got, rows * len) && guard_intact(want, rows * len);
 }
 
+/* rows of len floats, all of them the kernel's to write (per H-block, n of them) */
+static int rows_match(const char *what, const float *got, const float *want, const float *orig,
+                      const float *scale, size_t rows, size_t len, size_t H, size_t n, double tol) {
+    return rows_match_ld(what, got, want, orig, scale, rows, len, len, H, n, tol);
+}
+
+/* the GRU kernels' row stride: 3H, or padded past it (the GRU's tapes, rnn_tape_ld) */
+static size_t gru_ldg(size_t H, size_t hi) {
+    return 3 * H + (hi % 2 ? 3 : 0);
+}
+
 static void test_gru_fwd_matches_scalar(void) {
     test_rng r = {11};
     char what[96];
@@ -562,7 +574,8 @@ static void test_gru_fwd_matches_scalar(void) {
             for (int mode = 0; mode < 16; mode++) {
                 const int relu = mode & 1, ra = (mode >> 1) & 1, with_y = (mode >> 2) & 1;
                 const size_t n = hidden_sizes[hi], H = n + unit_pads[mode >> 3];
-                const size_t rows = 1 + (hi + mode) % 3, G = rows * 3 * H, RH = rows * H;
+                const size_t rows = 1 + (hi + mode) % 3, L = gru_ldg(H, hi), G = rows * L,
+                             RH = rows * H;
                 const size_t nb = (ra ? 6 : 3) * H;
                 float *g = alloc_guarded(G), *rg = alloc_guarded(G), *b = alloc_guarded(nb);
                 float *hp = alloc_guarded(RH), *h = alloc_guarded(RH), *y = alloc_guarded(RH);
@@ -573,14 +586,14 @@ static void test_gru_fwd_matches_scalar(void) {
                 fill_mixed(&r, h, RH);
                 memcpy(y, h, RH * sizeof(float)); /* so past n, y and h keep the same values */
                 if (!ra) /* g_z, g_r hold z, r from gru_postgemm_fwd_reset */
-                    for (size_t q = 0; q < rows; q++) fill_uniform(&r, g + q * 3 * H, 2 * H, 0, 1);
+                    for (size_t q = 0; q < rows; q++) fill_uniform(&r, g + q * L, 2 * H, 0, 1);
                 /* 0: scalar's copies, 1: the set's */
                 float *g0 = copy_guarded(g, G), *g1 = copy_guarded(g, G);
                 float *rg0 = copy_guarded(rg, G), *rg1 = copy_guarded(rg, G);
                 float *h0 = copy_guarded(h, RH), *h1 = copy_guarded(h, RH);
                 float *y1 = copy_guarded(y, RH);
-                gru_postgemm_fwd__scalar(rows, n, H, relu, ra, g0, rg0, b, hp, h0, NULL);
-                sets[k]->gru_fwd(rows, n, H, relu, ra, g1, rg1, b, hp, h1, with_y ? y1 : NULL);
+                gru_postgemm_fwd__scalar(rows, n, H, L, relu, ra, g0, rg0, b, hp, h0, NULL);
+                sets[k]->gru_fwd(rows, n, H, L, relu, ra, g1, rg1, b, hp, h1, with_y ? y1 : NULL);
                 snprintf(what, sizeof what, "%s gru_fwd relu=%d reset_after=%d y=%d", sets[k]->name,
                          relu, ra, with_y);
                 /* z and r carry the vector sigmoid's few ulp, which r*rg_h passes on to
@@ -589,12 +602,13 @@ static void test_gru_fwd_matches_scalar(void) {
                 float *sg = calloc(G, sizeof(float)), *sh = calloc(RH, sizeof(float));
                 for (size_t q = 0; q < rows; q++)
                     for (size_t j = 0; j < H; j++) {
-                        const size_t kh = q * 3 * H + 2 * H + j;
+                        const size_t kh = q * L + 2 * H + j;
                         sg[kh] = ra ? fabsf(rg0[kh]) : 0.0f;
                         sh[q * H + j] = fabsf(hp[q * H + j]) + fabsf(g0[kh]) + sg[kh];
                     }
-                CU_ASSERT(rows_match(what, g1, g0, g, sg, rows, 3 * H, H, n, KERNEL_TOL));
-                CU_ASSERT(rows_match(what, rg1, rg0, rg, NULL, rows, 3 * H, H, n, KERNEL_TOL));
+                CU_ASSERT(rows_match_ld(what, g1, g0, g, sg, rows, L, 3 * H, H, n, KERNEL_TOL));
+                CU_ASSERT(
+                    rows_match_ld(what, rg1, rg0, rg, NULL, rows, L, 3 * H, H, n, KERNEL_TOL));
                 CU_ASSERT(rows_match(what, h1, h0, h, sh, rows, H, H, n, KERNEL_TOL));
                 /* y: the same h again; NULL: y1 untouched */
                 CU_ASSERT(with_y ? rows_match(what, y1, h1, y, NULL, rows, H, H, n, 0)
@@ -612,7 +626,8 @@ static void test_gru_fwd_reset_matches_scalar(void) {
         for (size_t hi = 0; hi < NH; hi++)
             for (int pad = 0; pad < 2; pad++) {
                 const size_t n = hidden_sizes[hi], H = n + unit_pads[pad];
-                const size_t rows = 1 + (hi + pad) % 3, G = rows * 3 * H, RH = rows * H;
+                const size_t rows = 1 + (hi + pad) % 3, L = gru_ldg(H, hi), G = rows * L,
+                             RH = rows * H;
                 float *g = alloc_guarded(G), *rg = alloc_guarded(G), *b = alloc_guarded(3 * H);
                 float *hp = alloc_guarded(RH), *rh = alloc_guarded(RH);
                 fill_mixed(&r, g, G);
@@ -622,10 +637,10 @@ static void test_gru_fwd_reset_matches_scalar(void) {
                 fill_mixed(&r, rh, RH);
                 float *g0 = copy_guarded(g, G), *rh0 = copy_guarded(rh, RH);
                 float *g1 = copy_guarded(g, G), *rh1 = copy_guarded(rh, RH);
-                gru_postgemm_fwd_reset__scalar(rows, n, H, g0, rg, b, hp, rh0);
-                sets[k]->gru_fwd_reset(rows, n, H, g1, rg, b, hp, rh1);
+                gru_postgemm_fwd_reset__scalar(rows, n, H, L, g0, rg, b, hp, rh0);
+                sets[k]->gru_fwd_reset(rows, n, H, L, g1, rg, b, hp, rh1);
                 snprintf(what, sizeof what, "%s gru_fwd_reset", sets[k]->name);
-                CU_ASSERT(rows_match(what, g1, g0, g, NULL, rows, 3 * H, H, n, KERNEL_TOL));
+                CU_ASSERT(rows_match_ld(what, g1, g0, g, NULL, rows, L, 3 * H, H, n, KERNEL_TOL));
                 CU_ASSERT(rows_match(what, rh1, rh0, rh, NULL, rows, H, H, n, KERNEL_TOL));
                 free(g), free(rg), free(b), free(hp), free(rh);
                 free(g0), free(rh0), free(g1), free(rh1);
@@ -640,7 +655,8 @@ static void test_gru_bwd_matches_scalar(void) {
             for (int mode = 0; mode < 16; mode++) {
                 const int relu = mode & 1, ra = (mode >> 1) & 1, with_dy = (mode >> 2) & 1;
                 const size_t n = hidden_sizes[hi], H = n + unit_pads[mode >> 3];
-                const size_t rows = 1 + (hi + mode + 1) % 3, G = rows * 3 * H, RH = rows * H;
+                const size_t rows = 1 + (hi + mode + 1) % 3, L = gru_ldg(H, hi), G = rows * L,
+                             RH = rows * H;
                 const size_t nb = (ra ? 6 : 3) * H;
                 float *g = alloc_guarded(G), *rg = alloc_guarded(G), *b = alloc_guarded(nb);
                 float *hp = alloc_guarded(RH), *h = alloc_guarded(RH), *dy = alloc_guarded(RH);
@@ -651,8 +667,8 @@ static void test_gru_bwd_matches_scalar(void) {
                 fill_mixed(&r, rg, G);
                 fill_mixed(&r, b, nb);
                 fill_mixed(&r, hp, RH);
-                if (!ra) gru_postgemm_fwd_reset__scalar(rows, H, H, g, rg, b, hp, h);
-                gru_postgemm_fwd__scalar(rows, H, H, relu, ra, g, rg, b, hp, h, NULL);
+                if (!ra) gru_postgemm_fwd_reset__scalar(rows, H, H, L, g, rg, b, hp, h);
+                gru_postgemm_fwd__scalar(rows, H, H, L, relu, ra, g, rg, b, hp, h, NULL);
                 if (!ra) fill_mixed(&r, rg, G); /* unread: anything */
                 fill_uniform(&r, dy, RH, -2, 2);
                 fill_uniform(&r, dh, RH, -2, 2);
@@ -660,12 +676,13 @@ static void test_gru_bwd_matches_scalar(void) {
                 float *g0 = copy_guarded(g, G), *g1 = copy_guarded(g, G);
                 float *rg0 = copy_guarded(rg, G), *rg1 = copy_guarded(rg, G);
                 float *dh0 = copy_guarded(dh, RH), *dh1 = copy_guarded(dh, RH);
-                gru_postgemm_bwd__scalar(rows, n, H, relu, ra, g0, rg0, hp, dyp, dh0);
-                sets[k]->gru_bwd(rows, n, H, relu, ra, g1, rg1, hp, dyp, dh1);
+                gru_postgemm_bwd__scalar(rows, n, H, L, relu, ra, g0, rg0, hp, dyp, dh0);
+                sets[k]->gru_bwd(rows, n, H, L, relu, ra, g1, rg1, hp, dyp, dh1);
                 snprintf(what, sizeof what, "%s gru_bwd relu=%d reset_after=%d dy=%d",
                          sets[k]->name, relu, ra, with_dy);
-                CU_ASSERT(rows_match(what, g1, g0, g, NULL, rows, 3 * H, H, n, KERNEL_TOL));
-                CU_ASSERT(rows_match(what, rg1, rg0, rg, NULL, rows, 3 * H, H, n, KERNEL_TOL));
+                CU_ASSERT(rows_match_ld(what, g1, g0, g, NULL, rows, L, 3 * H, H, n, KERNEL_TOL));
+                CU_ASSERT(
+                    rows_match_ld(what, rg1, rg0, rg, NULL, rows, L, 3 * H, H, n, KERNEL_TOL));
                 CU_ASSERT(rows_match(what, dh1, dh0, dh, NULL, rows, H, H, n, KERNEL_TOL));
                 free(g), free(rg), free(b), free(hp), free(h), free(dy), free(dh);
                 free(g0), free(rg0), free(dh0), free(g1), free(rg1), free(dh1);
@@ -679,21 +696,22 @@ static void test_gru_bwd_reset_matches_scalar(void) {
         for (size_t hi = 0; hi < NH; hi++)
             for (int pad = 0; pad < 2; pad++) {
                 const size_t n = hidden_sizes[hi], H = n + unit_pads[pad];
-                const size_t rows = 1 + (hi + pad + 2) % 3, G = rows * 3 * H, RH = rows * H;
+                const size_t rows = 1 + (hi + pad + 2) % 3, L = gru_ldg(H, hi), G = rows * L,
+                             RH = rows * H;
                 float *g = alloc_guarded(G), *hp = alloc_guarded(RH), *drh = alloc_guarded(RH);
                 float *dh = alloc_guarded(RH);
                 fill_mixed(&r, g, G);
                 for (size_t q = 0; q < rows; q++) /* r in [0, 1] */
-                    fill_uniform(&r, g + q * 3 * H + H, H, 0, 1);
+                    fill_uniform(&r, g + q * L + H, H, 0, 1);
                 fill_mixed(&r, hp, RH);
                 fill_uniform(&r, drh, RH, -2, 2);
                 fill_uniform(&r, dh, RH, -2, 2);
                 float *g0 = copy_guarded(g, G), *dh0 = copy_guarded(dh, RH);
                 float *g1 = copy_guarded(g, G), *dh1 = copy_guarded(dh, RH);
-                gru_postgemm_bwd_reset__scalar(rows, n, H, g0, hp, drh, dh0);
-                sets[k]->gru_bwd_reset(rows, n, H, g1, hp, drh, dh1);
+                gru_postgemm_bwd_reset__scalar(rows, n, H, L, g0, hp, drh, dh0);
+                sets[k]->gru_bwd_reset(rows, n, H, L, g1, hp, drh, dh1);
                 snprintf(what, sizeof what, "%s gru_bwd_reset", sets[k]->name);
-                CU_ASSERT(rows_match(what, g1, g0, g, NULL, rows, 3 * H, H, n, KERNEL_TOL));
+                CU_ASSERT(rows_match_ld(what, g1, g0, g, NULL, rows, L, 3 * H, H, n, KERNEL_TOL));
                 CU_ASSERT(rows_match(what, dh1, dh0, dh, NULL, rows, H, H, n, KERNEL_TOL));
                 free(g), free(hp), free(drh), free(dh), free(g0), free(dh0), free(g1), free(dh1);
             }
@@ -758,7 +776,7 @@ static void test_rnn_bwd_matches_scalar(void) {
 /* As for the LSTM: two calls on units [0, n1) and [n1, H) with offset pointers
  * give bit for bit what one call on [0, H) gives, for every GRU and RNN kernel. */
 static void test_gru_rnn_kernels_on_unit_ranges(void) {
-    enum { ROWS = 3, H = 37, N1 = 21, G = ROWS * 3 * H, RH = ROWS * H };
+    enum { ROWS = 3, H = 37, N1 = 21, L = 3 * H + 4, G = ROWS * L, RH = ROWS * H };
     test_rng r = {41};
     const simd_kernels *all[5] = {&simd_kernels_scalar};
     for (int k = 0; k < nsets; k++) all[k + 1] = sets[k];
@@ -775,30 +793,31 @@ static void test_gru_rnn_kernels_on_unit_ranges(void) {
             fill_mixed(&r, hp, RH);
             memcpy(gs, g, sizeof g);
             if (!ra) {
-                K->gru_fwd_reset(ROWS, H, H, g, rg, b, hp, rh);
-                K->gru_fwd_reset(ROWS, N1, H, gs, rg, b, hp, rhs);
-                K->gru_fwd_reset(ROWS, n2, H, gs + N1, rg + N1, b + N1, hp + N1, rhs + N1);
+                K->gru_fwd_reset(ROWS, H, H, L, g, rg, b, hp, rh);
+                K->gru_fwd_reset(ROWS, N1, H, L, gs, rg, b, hp, rhs);
+                K->gru_fwd_reset(ROWS, n2, H, L, gs + N1, rg + N1, b + N1, hp + N1, rhs + N1);
                 CU_ASSERT(!memcmp(g, gs, sizeof g) && !memcmp(rh, rhs, sizeof rh));
             }
             memcpy(rgs, rg, sizeof rg);
-            K->gru_fwd(ROWS, H, H, relu, ra, g, rg, b, hp, h, NULL);
-            K->gru_fwd(ROWS, N1, H, relu, ra, gs, rgs, b, hp, hs, ys);
-            K->gru_fwd(ROWS, n2, H, relu, ra, gs + N1, rgs + N1, b + N1, hp + N1, hs + N1, ys + N1);
+            K->gru_fwd(ROWS, H, H, L, relu, ra, g, rg, b, hp, h, NULL);
+            K->gru_fwd(ROWS, N1, H, L, relu, ra, gs, rgs, b, hp, hs, ys);
+            K->gru_fwd(ROWS, n2, H, L, relu, ra, gs + N1, rgs + N1, b + N1, hp + N1, hs + N1,
+                       ys + N1);
             CU_ASSERT(!memcmp(g, gs, sizeof g) && !memcmp(rg, rgs, sizeof rg));
             CU_ASSERT(!memcmp(h, hs, sizeof h) && !memcmp(ys, hs, sizeof hs));
             fill_uniform(&r, dy, RH, -1, 1);
             fill_uniform(&r, dh, RH, -1, 1);
             memcpy(dhs, dh, sizeof dh);
-            K->gru_bwd(ROWS, H, H, relu, ra, g, rg, hp, dy, dh);
-            K->gru_bwd(ROWS, N1, H, relu, ra, gs, rgs, hp, dy, dhs);
-            K->gru_bwd(ROWS, n2, H, relu, ra, gs + N1, rgs + N1, hp + N1, dy + N1, dhs + N1);
+            K->gru_bwd(ROWS, H, H, L, relu, ra, g, rg, hp, dy, dh);
+            K->gru_bwd(ROWS, N1, H, L, relu, ra, gs, rgs, hp, dy, dhs);
+            K->gru_bwd(ROWS, n2, H, L, relu, ra, gs + N1, rgs + N1, hp + N1, dy + N1, dhs + N1);
             CU_ASSERT(!memcmp(g, gs, sizeof g) && !memcmp(rg, rgs, sizeof rg));
             CU_ASSERT(!memcmp(dh, dhs, sizeof dh));
             if (!ra) {
                 fill_uniform(&r, drh, RH, -1, 1);
-                K->gru_bwd_reset(ROWS, H, H, g, hp, drh, dh);
-                K->gru_bwd_reset(ROWS, N1, H, gs, hp, drh, dhs);
-                K->gru_bwd_reset(ROWS, n2, H, gs + N1, hp + N1, drh + N1, dhs + N1);
+                K->gru_bwd_reset(ROWS, H, H, L, g, hp, drh, dh);
+                K->gru_bwd_reset(ROWS, N1, H, L, gs, hp, drh, dhs);
+                K->gru_bwd_reset(ROWS, n2, H, L, gs + N1, hp + N1, drh + N1, dhs + N1);
                 CU_ASSERT(!memcmp(g, gs, sizeof g) && !memcmp(dh, dhs, sizeof dh));
             }
             /* SimpleRNN: z in rg's first RH floats, dz in rh */

@@ -62,10 +62,11 @@ static inline void gru_fwd4(size_t s, int relu, int reset_after, float *g, float
     vst1q_f32(g + 2 * s, hh);
 }
 
-void gru_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
-                            float *rg, const float *b, const float *h_prev, float *h, float *y) {
+void gru_postgemm_fwd__neon(size_t rows, size_t n, size_t H, size_t ldg, int relu, int reset_after,
+                            float *g, float *rg, const float *b, const float *h_prev, float *h,
+                            float *y) {
     for (size_t r = 0; r < rows; r++) {
-        float *gr = g + r * 3 * H, *rgr = rg + r * 3 * H;
+        float *gr = g + r * ldg, *rgr = rg + r * ldg;
         const size_t o = r * H;
         float *yr = y ? y + o : NULL;
         size_t j = 0;
@@ -103,11 +104,11 @@ static inline void gru_fwd_reset4(size_t s, float *g, const float *rg, const flo
     vst1q_f32(rh, vmulq_f32(r, vld1q_f32(hp)));
 }
 
-void gru_postgemm_fwd_reset__neon(size_t rows, size_t n, size_t H, float *g, const float *rg,
-                                  const float *b, const float *h_prev, float *rh) {
+void gru_postgemm_fwd_reset__neon(size_t rows, size_t n, size_t H, size_t ldg, float *g,
+                                  const float *rg, const float *b, const float *h_prev, float *rh) {
     for (size_t r = 0; r < rows; r++) {
-        float *gr = g + r * 3 * H;
-        const float *rgr = rg + r * 3 * H;
+        float *gr = g + r * ldg;
+        const float *rgr = rg + r * ldg;
         const size_t o = r * H;
         size_t j = 0;
         for (; j + 4 <= n; j += 4)
@@ -152,10 +153,10 @@ static inline void gru_bwd4(size_t s, int relu, int reset_after, float *g, float
     vst1q_f32(dh, vmulq_f32(dht, z));
 }
 
-void gru_postgemm_bwd__neon(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
-                            float *rg, const float *h_prev, const float *dy, float *dh) {
+void gru_postgemm_bwd__neon(size_t rows, size_t n, size_t H, size_t ldg, int relu, int reset_after,
+                            float *g, float *rg, const float *h_prev, const float *dy, float *dh) {
     for (size_t r = 0; r < rows; r++) {
-        float *gr = g + r * 3 * H, *rgr = reset_after ? rg + r * 3 * H : NULL;
+        float *gr = g + r * ldg, *rgr = reset_after ? rg + r * ldg : NULL;
         const size_t o = r * H;
         const float *dyr = dy ? dy + o : NULL;
         size_t j = 0;
@@ -186,10 +187,10 @@ static inline void gru_bwd_reset4(float *gr, const float *hp, const float *drh, 
     vst1q_f32(dh, vaddq_f32(vld1q_f32(dh), vmulq_f32(d, r)));
 }
 
-void gru_postgemm_bwd_reset__neon(size_t rows, size_t n, size_t H, float *g, const float *h_prev,
-                                  const float *drh, float *dh) {
+void gru_postgemm_bwd_reset__neon(size_t rows, size_t n, size_t H, size_t ldg, float *g,
+                                  const float *h_prev, const float *drh, float *dh) {
     for (size_t r = 0; r < rows; r++) {
-        float *gr = g + r * 3 * H + H;
+        float *gr = g + r * ldg + H;
         const size_t o = r * H;
         size_t j = 0;
         for (; j + 4 <= n; j += 4) gru_bwd_reset4(gr + j, h_prev + o + j, drh + o + j, dh + o + j);

@@ -14,13 +14,14 @@ static float dact(int relu, float a) {
     return relu ? (a > 0.0f ? 1.0f : 0.0f) : 1.0f - a * a;
 }
 
-/* g, rg [rows][3H]: z = sig(g_z + b0_z + rg_z + b1_z) ... h = z*h_prev + (1-z)*hh */
-void gru_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
-                              float *rg, const float *b, const float *h_prev, float *h, float *y) {
+/* g, rg [rows][ldg]: z = sig(g_z + b0_z + rg_z + b1_z) ... h = z*h_prev + (1-z)*hh */
+void gru_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, size_t ldg, int relu,
+                              int reset_after, float *g, float *rg, const float *b,
+                              const float *h_prev, float *h, float *y) {
     const float *b1 = reset_after ? b + 3 * H : NULL;
     for (size_t r = 0; r < rows; r++) {
-        float *gz = g + r * 3 * H, *gr = gz + H, *gh = gz + 2 * H;
-        float *rz = rg + r * 3 * H, *rr = rz + H, *rh = rz + 2 * H;
+        float *gz = g + r * ldg, *gr = gz + H, *gh = gz + 2 * H;
+        float *rz = rg + r * ldg, *rr = rz + H, *rh = rz + 2 * H;
         for (size_t j = 0; j < n; j++) {
             float z, rs, hh;
             if (reset_after) {
@@ -41,11 +42,12 @@ void gru_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, int res
 }
 
 /* reset_after = 0: z, r over g_z, g_r; rh = r*h_prev */
-void gru_postgemm_fwd_reset__scalar(size_t rows, size_t n, size_t H, float *g, const float *rg,
-                                    const float *b, const float *h_prev, float *rh) {
+void gru_postgemm_fwd_reset__scalar(size_t rows, size_t n, size_t H, size_t ldg, float *g,
+                                    const float *rg, const float *b, const float *h_prev,
+                                    float *rh) {
     for (size_t r = 0; r < rows; r++) {
-        float *gz = g + r * 3 * H, *gr = gz + H;
-        const float *rz = rg + r * 3 * H, *rr = rz + H;
+        float *gz = g + r * ldg, *gr = gz + H;
+        const float *rz = rg + r * ldg, *rr = rz + H;
         for (size_t j = 0; j < n; j++) {
             gz[j] = sigmoid(gz[j] + b[j] + rz[j]);
             gr[j] = sigmoid(gr[j] + b[H + j] + rr[j]);
@@ -55,11 +57,12 @@ void gru_postgemm_fwd_reset__scalar(size_t rows, size_t n, size_t H, float *g, c
 }
 
 /* dht = dh + dy; dhh = dht(1-z)act'(hh); dz = dht(h_prev-hh)z(1-z); dh = dht*z */
-void gru_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, int reset_after, float *g,
-                              float *rg, const float *h_prev, const float *dy, float *dh) {
+void gru_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, size_t ldg, int relu,
+                              int reset_after, float *g, float *rg, const float *h_prev,
+                              const float *dy, float *dh) {
     for (size_t r = 0; r < rows; r++) {
-        float *gz = g + r * 3 * H, *gr = gz + H, *gh = gz + 2 * H;
-        float *rz = rg + r * 3 * H, *rr = rz + H, *rh = rz + 2 * H;
+        float *gz = g + r * ldg, *gr = gz + H, *gh = gz + 2 * H;
+        float *rz = rg + r * ldg, *rr = rz + H, *rh = rz + 2 * H;
         for (size_t j = 0; j < n; j++) {
             const size_t k = r * H + j;
             const float z = gz[j], rs = gr[j], hh = gh[j];
@@ -79,10 +82,10 @@ void gru_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, int res
 }
 
 /* reset_after = 0: g_r = drh*h_prev*r(1-r); dh += drh*r */
-void gru_postgemm_bwd_reset__scalar(size_t rows, size_t n, size_t H, float *g, const float *h_prev,
-                                    const float *drh, float *dh) {
+void gru_postgemm_bwd_reset__scalar(size_t rows, size_t n, size_t H, size_t ldg, float *g,
+                                    const float *h_prev, const float *drh, float *dh) {
     for (size_t r = 0; r < rows; r++) {
-        float *gr = g + r * 3 * H + H;
+        float *gr = g + r * ldg + H;
         for (size_t j = 0; j < n; j++) {
             const size_t k = r * H + j;
             const float rs = gr[j];
