@@ -17,9 +17,10 @@
  * dR_t (the recurrent side's, for dU, db[1]); dh_{t-1} = dh_t * z + dR_t U^T.
  * Without reset_after: drh = dG_t[h] U_h^T, then dr, then dh_{t-1} = dh_t * z
  * + drh * r + dG_t[z, r] U_zr^T; dU_zr = Hprev^T dG[z, r], dU_h = RH^T dG[h].
- * Training workspace: g, rg [T][B][ld] (3H, padded: rnn_tape_ld); hs [T+1][B][H] (h0 or zeros, then
- * each h_t); rh [T][B][H] (reset_after = 0); dh, drh [B][H]; mk [B][H] (masked
- * rows' dh_t + dy_t in backward); packed weights.
+ * Training workspace: g, rg [T][B][ld] (3H columns in rows of ld floats,
+ * rnn_tape_ld); hs [T+1][B][H] (h0 or zeros, then each h_t); rh [T][B][H]
+ * (reset_after = 0); dh, drh [B][H]; mk [B][H] (masked rows' dh_t + dy_t in
+ * backward); packed weights.
  * Masks (rnn_step_mask): a step whose block has masked rows runs as usual,
  * then forward gives the masked rows h_t = y_t = h_{t-1}; backward zeroes
  * their dG_t (and dR_t) and, after the products, sets dh_{t-1} = dh_t + dy_t. */
@@ -33,8 +34,8 @@ typedef struct {
     int ra;                                         /* reset_after */
     int64_t ld;                                     /* row stride of g, rg (rnn_tape_ld) */
     size_t g, rg, hs, rh, dh, drh, mk, up, ws_size; /* byte offsets into the workspace, its size */
-    size_t s_rg, s_rh, s_h0, s_up, scratch_size;    /* inference: g [T][B][3H] (one step's
-                                                       when joined), rg [B][3H], rh [B][H],
+    size_t s_rg, s_rh, s_h0, s_up, scratch_size;    /* inference: g [T][B][ld] (one step's
+                                                       when joined), rg [B][ld], rh [B][H],
                                                        zeros [B][H], packed */
 } gru_shape;
 
