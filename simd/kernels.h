@@ -12,8 +12,9 @@
 
 /* Forward gate math of one LSTM time step for `rows` batch rows and hidden
  * units [0, n) of H (n < H when threads split the hidden units: pointers then
- * start at the first unit; strides stay those of the full rows).
- *   z      [rows][4H]  in: x_t W + h_{t-1} U (bias not added yet), blocks i, f, c, o
+ * start at the first unit; strides stay those of the full rows; rows of z
+ * are ldz >= 4H floats apart, the tape's rnn_tape_ld).
+ *   z      [rows][ldz] in: x_t W + h_{t-1} U (bias not added yet), blocks i, f, c, o
  *                      out: the activated gates i, f, g, o (what backward needs)
  *   b      [4H]
  *   c_prev [rows][H], c [rows][H] (c may alias c_prev), h [rows][H]
@@ -21,13 +22,13 @@
  *   i = sig(z_i+b_i)  f = sig(z_f+b_f)  g = act(z_c+b_c)  o = sig(z_o+b_o)
  *   c = f*c_prev + i*g                   h = o*act(c)
  * act is relu when `relu` is non-zero, else tanh. */
-typedef void (*lstm_postgemm_fwd_fn)(size_t rows, size_t n, size_t H, int relu, float *z,
-                                     const float *b, const float *c_prev, float *c, float *h,
-                                     float *y);
+typedef void (*lstm_postgemm_fwd_fn)(size_t rows, size_t n, size_t H, size_t ldz, int relu,
+                                     float *z, const float *b, const float *c_prev, float *c,
+                                     float *h, float *y);
 
 /* Backward gate math of one LSTM time step for `rows` batch rows and hidden
  * units [0, n) of H, strided as in the forward.
- *   gates  [rows][4H]  in: i, f, g, o from the forward; out: dz (dL/dz, blocks i, f, c, o)
+ *   gates  [rows][ldz] in: i, f, g, o from the forward; out: dz (dL/dz, blocks i, f, c, o)
  *   c, c_prev [rows][H] the step's cell state and the previous one
  *   dy     [rows][H]   dL/dy_t, or NULL for zeros
  *   dh     [rows][H]   dL/dh_t arriving from step t+1
@@ -36,13 +37,13 @@ typedef void (*lstm_postgemm_fwd_fn)(size_t rows, size_t n, size_t H, int relu, 
  *   dz_o = dh_t*act(c)*o(1-o)  dz_i = dc_t*g*i(1-i)  dz_f = dc_t*c_prev*f(1-f)
  *   dz_c = dc_t*i*act'(z_c)    dc_prev = dc_t*f
  * act' is taken from the outputs: tanh' = 1-t^2, relu' = (value > 0). */
-typedef void (*lstm_postgemm_bwd_fn)(size_t rows, size_t n, size_t H, int relu, float *gates,
-                                     const float *c, const float *c_prev, const float *dy,
-                                     const float *dh, float *dc);
+typedef void (*lstm_postgemm_bwd_fn)(size_t rows, size_t n, size_t H, size_t ldz, int relu,
+                                     float *gates, const float *c, const float *c_prev,
+                                     const float *dy, const float *dh, float *dc);
 
 /* GRU forward gate math of one step, `rows` batch rows and hidden units
  * [0, n) of H, strided as the LSTM's; blocks z, r, h along 3H; rows of g and
- * rg are ldg >= 3H floats apart (the GRU's tapes may be padded).
+ * rg are ldg >= 3H floats apart (rnn_tape_ld).
  *   g      [rows][ldg] in: x_t W (no bias); out: z, r, hh (what backward needs)
  *   rg     [rows][ldg] in: the step's recurrent products, no bias:
  *                      reset_after = 1: h_{t-1} U, all three blocks; out: its
@@ -151,9 +152,9 @@ extern const simd_kernels simd_kernels_neon;
 #endif
 
 /* scalar: portable C with libm; the reference every other set is tested against */
-void lstm_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                               const float *c_prev, float *c, float *h, float *y);
-void lstm_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, float *gates,
+void lstm_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *z,
+                               const float *b, const float *c_prev, float *c, float *h, float *y);
+void lstm_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *gates,
                                const float *c, const float *c_prev, const float *dy,
                                const float *dh, float *dc);
 void gru_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, size_t ldg, int relu,
@@ -181,9 +182,9 @@ void dropout_mask__scalar(size_t n, uint64_t seed, uint32_t k0, float rate, floa
                           float *mask);
 
 #if defined(__x86_64__) || defined(__i386__)
-void lstm_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                             const float *c_prev, float *c, float *h, float *y);
-void lstm_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, float *gates,
+void lstm_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *z,
+                             const float *b, const float *c_prev, float *c, float *h, float *y);
+void lstm_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *gates,
                              const float *c, const float *c_prev, const float *dy, const float *dh,
                              float *dc);
 void gru_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, size_t ldg, int relu, int reset_after,
@@ -207,9 +208,9 @@ void f32_gemm_packed__avx2(size_t M, size_t N, size_t K1, const float *A1, size_
                            const float *A2, size_t lda2, const float *Bp, float *C, size_t ldc,
                            int accumulate);
 
-void lstm_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                               const float *c_prev, float *c, float *h, float *y);
-void lstm_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, float *gates,
+void lstm_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *z,
+                               const float *b, const float *c_prev, float *c, float *h, float *y);
+void lstm_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *gates,
                                const float *c, const float *c_prev, const float *dy,
                                const float *dh, float *dc);
 void gru_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, size_t ldg, int relu,
@@ -241,9 +242,9 @@ void f32_gemm_packed__avx512_tall(size_t M, size_t N, size_t K1, const float *A1
 #endif
 
 #if defined(__aarch64__)
-void lstm_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                             const float *c_prev, float *c, float *h, float *y);
-void lstm_postgemm_bwd__neon(size_t rows, size_t n, size_t H, int relu, float *gates,
+void lstm_postgemm_fwd__neon(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *z,
+                             const float *b, const float *c_prev, float *c, float *h, float *y);
+void lstm_postgemm_bwd__neon(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *gates,
                              const float *c, const float *c_prev, const float *dy, const float *dh,
                              float *dc);
 void gru_postgemm_fwd__neon(size_t rows, size_t n, size_t H, size_t ldg, int relu, int reset_after,

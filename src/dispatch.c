@@ -80,7 +80,8 @@ const char *recur_tuning(void) {
                             "prefetched (AVX-512); units split at 8 or fewer rows a thread once U "
                             "is 2 MiB, and in forwards at any batch once U is 4 MiB; input fused "
                             "only up to 1 MiB of weights, in inference at any size from a batch "
-                            "of 48; GRU tapes of 3, 5, 7... x 512 floats a row padded by 512",
+                            "of 48; LSTM and GRU tapes of 3, 5, 7... x 512 floats a row padded by "
+                            "512",
         [RECUR_CPU_AMD] = "cpu amd: " ZEN4_RULES};
     return text[recur_cpu_kind()];
 }

@@ -12,13 +12,14 @@
  * TLB entry per row of U).
  *
  * Training workspace (64-byte aligned regions), for backward:
- *   gates [T][B][4H]   i, f, g, o after activation; backward overwrites with dZ
+ *   gates [T][B][ld]   i, f, g, o after activation (4H columns in rows of ld
+ *                      floats, rnn_tape_ld); backward overwrites with dZ
  *   hs    [T+1][B][H]  h0 (or zeros), then h_t of every step
  *   cs    [T+1][B][H]  c0 (or zeros), then c_t of every step
  *   dh,dc [B][H]       the recurrent gradients carried between steps
  *   mk    [B][H]       masked rows (d->mask): backward's saved dc_t, then dh_t + dy_t
  *   up                 the packed weights (rnn_packed_floats)
- * Inference scratch: Z [T][B][4H] (only one step's [B][4H] when the plan
+ * Inference scratch: Z [T][B][ld] (only one step's [B][ld] when the plan
  * takes the input into the step), c [B][H] (updated in place, y is the h
  * tape), h0 [B][H], mk [B][H] (masked rows' c_{t-1} while the kernel runs),
  * the packed weights.
@@ -34,9 +35,10 @@
 
 typedef struct {
     rnn_dims d;
+    int64_t ld;                                    /* row stride of the gates (rnn_tape_ld) */
     size_t gates, hs, cs, dh, dc, mk, up, ws_size; /* byte offsets into the workspace, its size */
     size_t scratch_c, scratch_h0, scratch_mk, scratch_up,
-        scratch_size; /* inference: Z [T][B][4H], c, h0, mk [B][H], packed */
+        scratch_size; /* inference: Z [T][B][ld], c, h0, mk [B][H], packed */
 } lstm_shape;
 
 static recur_status lstm_shape_init(const recur_lstm_desc *d, lstm_shape *s, const char *fn) {
@@ -50,14 +52,15 @@ static recur_status lstm_shape_init(const recur_lstm_desc *d, lstm_shape *s, con
     /* the caller's arrays (x, y, W, U) must be addressable too */
     rnn_layout_add(&callers, T * B, I), rnn_layout_add(&callers, T * B, H);
     rnn_layout_add(&callers, I, 4 * H), rnn_layout_add(&callers, H, 4 * H);
-    s->gates = rnn_layout_add(&ws, T * B, 4 * H);
+    s->ld = rnn_tape_ld(4 * (int64_t)d->hidden_size);
+    s->gates = rnn_layout_add(&ws, T * B, (size_t)s->ld);
     s->hs = rnn_layout_add(&ws, (T + 1) * B, H);
     s->cs = rnn_layout_add(&ws, (T + 1) * B, H);
     s->dh = rnn_layout_add(&ws, B, H);
     s->dc = rnn_layout_add(&ws, B, H);
     s->mk = rnn_layout_add(&ws, B, H);
     s->up = rnn_layout_add(&ws, packed, 1);
-    rnn_layout_add(&sc, T * B, 4 * H);
+    rnn_layout_add(&sc, T * B, (size_t)s->ld);
     s->scratch_c = rnn_layout_add(&sc, B, H);
     s->scratch_h0 = rnn_layout_add(&sc, B, H);
     s->scratch_mk = rnn_layout_add(&sc, B, H);
@@ -90,6 +93,7 @@ typedef struct {
     const unsigned char *mask; /* [T][B] or NULL */
     float *mk;                 /* [B][H]: masked rows' saved state */
     int64_t Ix;                /* rows of W in the forward panels */
+    int64_t L;                 /* row stride of z (the shape's ld) */
 } lstm_call;
 
 /* ---- Forward ---------------------------------------------------------------- */
@@ -109,22 +113,22 @@ static void fwd_begin(void *ctx, const rnn_block *bl) {
  * gate block at a time; then the gate kernel */
 static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const lstm_call *c = ctx;
-    const int64_t B = c->d->B, I = c->d->I, H = c->d->H, G = 4 * H, nr = c->p->nr;
+    const int64_t B = c->d->B, I = c->d->I, H = c->d->H, L = c->L, nr = c->p->nr;
     const int64_t np = (H + nr - 1) / nr, Ix = c->Ix, nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0;
     const int64_t o = bl->r0 * H + bl->j0;
     const int train = c->hs != NULL;
-    float *zt = c->z + (c->p->one_step ? 0 : t * B * G) + bl->r0 * G + bl->j0;
+    float *zt = c->z + (c->p->one_step ? 0 : t * B * L) + bl->r0 * L + bl->j0;
     const float *hp = rnn_h_prev(c->hs, c->y, c->h0z, t, B, H) + bl->r0 * H; /* all units */
     const float *xt = c->x + (t * B + bl->r0) * I;
     for (int64_t q = 0; q < 4; q++)
         c->p->gemm((size_t)nrow, (size_t)nj, (size_t)Ix, xt, (size_t)I, (size_t)H, hp, (size_t)H,
-                   c->up + (q * np + bl->j0 / nr) * (Ix + H) * nr, zt + q * H, (size_t)G,
+                   c->up + (q * np + bl->j0 / nr) * (Ix + H) * nr, zt + q * H, (size_t)L,
                    !c->p->fuse);
     float *yt = c->y + t * B * H + o;
     const unsigned char *m = rnn_step_mask(c->mask, t, B, bl);
     if (train) {
-        c->k->lstm_fwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, zt, c->b + bl->j0,
-                       c->cs + t * B * H + o, c->cs + (t + 1) * B * H + o,
+        c->k->lstm_fwd((size_t)nrow, (size_t)nj, (size_t)H, (size_t)L, c->d->relu, zt,
+                       c->b + bl->j0, c->cs + t * B * H + o, c->cs + (t + 1) * B * H + o,
                        c->hs + (t + 1) * B * H + o, yt);
         if (m) { /* masked rows: h_t, c_t, y_t = h_{t-1}, c_{t-1}, h_{t-1} */
             rnn_mask_copy(c->hs + (t + 1) * B * H, c->hs + t * B * H, NULL, m, bl, H);
@@ -133,8 +137,8 @@ static void fwd_step(void *ctx, int64_t t, const rnn_block *bl) {
         }
     } else {
         if (m) rnn_mask_copy(c->mk, c->cs, NULL, m, bl, H); /* c is updated in place */
-        c->k->lstm_fwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, zt, c->b + bl->j0,
-                       c->cs + o, c->cs + o, yt, NULL);
+        c->k->lstm_fwd((size_t)nrow, (size_t)nj, (size_t)H, (size_t)L, c->d->relu, zt,
+                       c->b + bl->j0, c->cs + o, c->cs + o, yt, NULL);
         if (m) {
             rnn_mask_copy(c->cs, c->mk, NULL, m, bl, H);
             rnn_mask_copy(c->y + t * B * H, rnn_h_prev(NULL, c->y, c->h0z, t, B, H), NULL, m, bl,
@@ -186,6 +190,7 @@ static recur_status lstm_forward(const char *fn, const recur_lstm_desc *d, const
     lstm_call c = {.d = &s.d,
                    .p = &p,
                    .k = k,
+                   .L = s.ld,
                    .W = W,
                    .U = U,
                    .b = b,
@@ -207,8 +212,9 @@ static recur_status lstm_forward(const char *fn, const recur_lstm_desc *d, const
         c.up = panels ? (float *)(uintptr_t)panels : (float *)((char *)scratch + s.scratch_up);
     }
     /* unless fused: x W for all steps first, one dnnl_sgemm */
-    int err =
-        p.fuse ? 0 : recur_sgemm_par(p.nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, c.z, G);
+    int err = p.fuse
+                  ? 0
+                  : recur_sgemm_par(p.nt, 'N', 'N', T * B, G, I, 1.0f, x, I, W, G, 0.0f, c.z, s.ld);
     if (!err) {
         const int repack = !packed && !keep;
         const rnn_loop loop = {repack ? 4 * ((H + p.nr - 1) / p.nr) : 0,
@@ -297,28 +303,28 @@ static void bwd_begin(void *ctx, const rnn_block *bl) {
 
 static void bwd_step(void *ctx, int64_t t, const rnn_block *bl) {
     const lstm_call *c = ctx;
-    const int64_t B = c->d->B, I = c->d->I, H = c->d->H, G = 4 * H;
+    const int64_t B = c->d->B, I = c->d->I, H = c->d->H, G = 4 * H, L = c->L;
     const int64_t nrow = bl->r1 - bl->r0, nj = bl->j1 - bl->j0, o = bl->r0 * H + bl->j0;
-    float *gt = c->z + (t * B + bl->r0) * G;
+    float *gt = c->z + (t * B + bl->r0) * L;
     const float *dyt = c->dy ? c->dy + t * B * H : NULL;
     const unsigned char *m = rnn_step_mask(c->mask, t, B, bl);
     if (m) rnn_mask_copy(c->mk, c->dc, NULL, m, bl, H); /* the kernel updates dc in place */
-    c->k->lstm_bwd((size_t)nrow, (size_t)nj, (size_t)H, c->d->relu, gt + bl->j0,
+    c->k->lstm_bwd((size_t)nrow, (size_t)nj, (size_t)H, (size_t)L, c->d->relu, gt + bl->j0,
                    c->cs + (t + 1) * B * H + o, c->cs + t * B * H + o, dyt ? dyt + o : NULL,
                    c->dh + o, c->dc + o);
     if (m) { /* masked rows: dc_{t-1} = dc_t, dZ_t = 0; keep dh_t + dy_t for after the product */
         rnn_mask_copy(c->dc, c->mk, NULL, m, bl, H);
         rnn_mask_copy(c->mk, c->dh, dyt, m, bl, H);
-        rnn_mask_zero(c->z + t * B * G, G, H, 4, m, bl);
+        rnn_mask_zero(c->z + t * B * L, L, H, 4, m, bl);
     }
     rnn_sync(bl); /* the products read dZ_t of every unit */
     /* dh_{t-1}[rows][units] = dZ_t[rows][all 4H] U^T[4H][units] */
     if (t > 0 || c->dh0)
-        c->p->gemm((size_t)nrow, (size_t)nj, (size_t)G, gt, (size_t)G, 0, NULL, 0,
+        c->p->gemm((size_t)nrow, (size_t)nj, (size_t)G, gt, (size_t)L, 0, NULL, 0,
                    c->up + bl->j0 * G, c->dh + o, (size_t)H, 0);
     /* dx_t = dZ_t W^T (else one GEMM after the loop) */
     if (c->p->fuse && c->dx)
-        rnn_step_dx(c->p, bl, gt, G, G, c->upw, c->dx + (t * B + bl->r0) * I, I);
+        rnn_step_dx(c->p, bl, gt, G, L, c->upw, c->dx + (t * B + bl->r0) * I, I);
     if (m) rnn_mask_copy(c->dh, c->mk, NULL, m, bl, H); /* dh_{t-1} = dh_t + dy_t */
     /* no second barrier: each thread reads back only the units of dh it wrote */
 }
@@ -352,6 +358,7 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
     lstm_call c = {.d = &s.d,
                    .p = &p,
                    .k = k,
+                   .L = s.ld,
                    .W = W,
                    .U = U,
                    .x = x,
@@ -374,10 +381,10 @@ recur_status recur_lstm_backward(const recur_lstm_desc *d, const float *W, const
     rnn_loop_run(&s.d, &p, &loop);
 
     const int64_t TB = T * B;
-    const rnn_wgrad w[] = {{x, I, I, c.z, G, G, dW, G}, {c.hs, H, H, c.z, G, G, dU, G}};
-    const rnn_bgrad bg[] = {{c.z, G, G, db}};
+    const rnn_wgrad w[] = {{x, I, I, c.z, s.ld, G, dW, G}, {c.hs, H, H, c.z, s.ld, G, dU, G}};
+    const rnn_bgrad bg[] = {{c.z, s.ld, G, db}};
     int err = rnn_weight_grads(p.nt, TB, w, 2, bg, 1);
     if (!err && dx && !p.fuse)
-        err = recur_sgemm_par(p.nt, 'N', 'T', TB, I, G, 1.0f, c.z, G, W, G, 0.0f, dx, I);
+        err = recur_sgemm_par(p.nt, 'N', 'T', TB, I, G, 1.0f, c.z, s.ld, W, G, 0.0f, dx, I);
     return err ? recur_gemm_fail(err, fn) : RECUR_OK;
 }

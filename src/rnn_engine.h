@@ -73,9 +73,9 @@ rnn_plan rnn_plan_of(const rnn_dims *d, int64_t G, const simd_kernels *k, int pa
  * A^T B reading B at such a stride measured far below its peak on the Intel
  * Xeon (one thread, 512 x 1536 x 1600, the GRU's dW at H = 512: 120-128
  * GFLOP/s at 1536 against 158-167 at 2048 and 3072; 2560: 120, 3584: 127,
- * 1552: 139-146). Used by the GRU, whose kernels take the stride; the
- * LSTM's (4H) and the SimpleRNN's (H) tapes meet such a stride only at H =
- * 384 and 1536 and keep G. */
+ * 1552: 139-146). The GRU's and the LSTM's tapes use it (their kernels take
+ * the stride); the SimpleRNN's (H) would meet such a stride only at H = 1536,
+ * 2560..., and keep H, the stride of its h rows too. */
 int64_t rnn_tape_ld(int64_t G);
 
 /* Largest packed-weight region any plan may need, in floats: forward gate

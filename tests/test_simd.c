@@ -256,11 +256,11 @@ static void test_vmath_lengths_alignment_in_place(void) {
  * of the terms, not of the (possibly cancelled) sum, so the bound scales with
  * |f c_prev| + |i g| (h inherits it: |act'| <= 1, |o| <= 1). z holds the
  * reference's activated gates i, f, g, o. */
-static int close_to_cell(const float *a, const float *b, const float *z, const float *cp,
-                         size_t rows, size_t H, double tol) {
+static int close_to_cell(const float *a, const float *b, const float *z, size_t ldz,
+                         const float *cp, size_t rows, size_t H, double tol) {
     for (size_t r = 0; r < rows; r++)
         for (size_t j = 0; j < H; j++) {
-            const float *g = z + r * 4 * H;
+            const float *g = z + r * ldz;
             const size_t k = r * H + j;
             const double terms = fabs((double)g[H + j] * cp[k]) + fabs((double)g[j] * g[2 * H + j]);
             if (!(fabs((double)a[k] - b[k]) <= tol * (1.0 + fabs((double)b[k]) + terms))) {
@@ -280,20 +280,22 @@ static void test_lstm_fwd_matches_scalar(void) {
     for (int k = 0; k < nsets; k++)
         for (size_t hi = 0; hi < NH; hi++)
             for (int relu = 0; relu < 2; relu++) {
-                const size_t H = hidden_sizes[hi], rows = 1 + hi % 3, G = 4 * H, RH = rows * H;
+                /* G: the row stride of z, 4H or past it (the tapes' rnn_tape_ld) */
+                const size_t H = hidden_sizes[hi], rows = 1 + hi % 3, G = 4 * H + (hi % 2 ? 5 : 0),
+                             RH = rows * H;
                 float *z = alloc_guarded(rows * G), *zr = alloc_guarded(rows * G);
-                float *b = alloc_guarded(G), *cp = alloc_guarded(RH);
+                float *b = alloc_guarded(4 * H), *cp = alloc_guarded(RH);
                 float *c = alloc_guarded(RH), *cr = alloc_guarded(RH);
                 float *h = alloc_guarded(RH), *hr = alloc_guarded(RH), *y = alloc_guarded(RH);
                 fill_mixed(&r, z, rows * G);
-                fill_mixed(&r, b, G);
+                fill_mixed(&r, b, 4 * H);
                 fill_mixed(&r, cp, RH);
                 memcpy(zr, z, rows * G * sizeof(float));
-                lstm_postgemm_fwd__scalar(rows, H, H, relu, zr, b, cp, cr, hr, NULL);
-                sets[k]->lstm_fwd(rows, H, H, relu, z, b, cp, c, h, y);
+                lstm_postgemm_fwd__scalar(rows, H, H, G, relu, zr, b, cp, cr, hr, NULL);
+                sets[k]->lstm_fwd(rows, H, H, G, relu, z, b, cp, c, h, y);
                 CU_ASSERT(close_enough(z, zr, rows * G, KERNEL_TOL));
-                CU_ASSERT(close_to_cell(c, cr, zr, cp, rows, H, KERNEL_TOL));
-                CU_ASSERT(close_to_cell(h, hr, zr, cp, rows, H, KERNEL_TOL));
+                CU_ASSERT(close_to_cell(c, cr, zr, G, cp, rows, H, KERNEL_TOL));
+                CU_ASSERT(close_to_cell(h, hr, zr, G, cp, rows, H, KERNEL_TOL));
                 CU_ASSERT(memcmp(y, h, RH * sizeof(float)) == 0); /* y: the same h again */
                 CU_ASSERT(guard_intact(z, rows * G) && guard_intact(c, RH) && guard_intact(h, RH) &&
                           guard_intact(y, RH));
@@ -302,10 +304,10 @@ static void test_lstm_fwd_matches_scalar(void) {
                 fill_mixed(&r, z, rows * G);
                 memcpy(zr, z, rows * G * sizeof(float));
                 memcpy(c, cp, RH * sizeof(float));
-                lstm_postgemm_fwd__scalar(rows, H, H, relu, zr, b, cp, cr, hr, NULL);
-                sets[k]->lstm_fwd(rows, H, H, relu, z, b, c, c, h, NULL);
-                CU_ASSERT(close_to_cell(c, cr, zr, cp, rows, H, KERNEL_TOL));
-                CU_ASSERT(close_to_cell(h, hr, zr, cp, rows, H, KERNEL_TOL));
+                lstm_postgemm_fwd__scalar(rows, H, H, G, relu, zr, b, cp, cr, hr, NULL);
+                sets[k]->lstm_fwd(rows, H, H, G, relu, z, b, c, c, h, NULL);
+                CU_ASSERT(close_to_cell(c, cr, zr, G, cp, rows, H, KERNEL_TOL));
+                CU_ASSERT(close_to_cell(h, hr, zr, G, cp, rows, H, KERNEL_TOL));
                 free(z), free(zr), free(b), free(cp), free(c), free(cr), free(h), free(hr), free(y);
             }
 }
@@ -316,17 +318,17 @@ static void test_lstm_bwd_matches_scalar(void) {
         for (size_t hi = 0; hi < NH; hi++)
             for (int mode = 0; mode < 4; mode++) {
                 const int relu = mode & 1, with_dy = mode >> 1;
-                const size_t H = hidden_sizes[hi], rows = 1 + (hi + 1) % 3, G = 4 * H;
-                const size_t RH = rows * H;
+                const size_t H = hidden_sizes[hi], rows = 1 + (hi + 1) % 3;
+                const size_t G = 4 * H + (hi % 2 ? 0 : 3), RH = rows * H; /* G: z's row stride */
                 float *g = alloc_guarded(rows * G), *gr = alloc_guarded(rows * G);
                 float *c = alloc_guarded(RH), *cp = alloc_guarded(RH), *dy = alloc_guarded(RH);
                 float *dh = alloc_guarded(RH), *dc = alloc_guarded(RH), *dcr = alloc_guarded(RH);
                 /* gates as a forward leaves them: i, f, o in [0, 1], g = act(.) */
-                float *b0 = calloc(G, sizeof(float));
+                float *b0 = calloc(4 * H, sizeof(float));
                 fill_mixed(&r, g, rows * G);
                 fill_mixed(&r, cp, RH);
                 float *cn = alloc_guarded(RH), *hn = alloc_guarded(RH);
-                lstm_postgemm_fwd__scalar(rows, H, H, relu, g, b0, cp, cn, hn, NULL);
+                lstm_postgemm_fwd__scalar(rows, H, H, G, relu, g, b0, cp, cn, hn, NULL);
                 /* exact zeros in c and g hit the ReLU kink */
                 for (size_t q = 0; q < RH; q += 3) cn[q] = 0.0f;
                 memcpy(c, cn, RH * sizeof(float));
@@ -336,8 +338,8 @@ static void test_lstm_bwd_matches_scalar(void) {
                 memcpy(gr, g, rows * G * sizeof(float));
                 memcpy(dcr, dc, RH * sizeof(float));
                 const float *dyp = with_dy ? dy : NULL;
-                lstm_postgemm_bwd__scalar(rows, H, H, relu, gr, c, cp, dyp, dh, dcr);
-                sets[k]->lstm_bwd(rows, H, H, relu, g, c, cp, dyp, dh, dc);
+                lstm_postgemm_bwd__scalar(rows, H, H, G, relu, gr, c, cp, dyp, dh, dcr);
+                sets[k]->lstm_bwd(rows, H, H, G, relu, g, c, cp, dyp, dh, dc);
                 CU_ASSERT(close_enough(g, gr, rows * G, KERNEL_TOL));
                 CU_ASSERT(close_enough(dc, dcr, RH, KERNEL_TOL));
                 CU_ASSERT(guard_intact(g, rows * G) && guard_intact(dc, RH));
@@ -357,7 +359,7 @@ static void test_scalar_reference_equations(void) {
         fill_uniform(&r, cp, H, -2, 2);
         float z0[20];
         memcpy(z0, z, sizeof z);
-        lstm_postgemm_fwd__scalar(1, H, H, relu, z, b, cp, c, h, NULL);
+        lstm_postgemm_fwd__scalar(1, H, H, G, relu, z, b, cp, c, h, NULL);
         for (size_t j = 0; j < H; j++) {
             double i = 1 / (1 + exp(-(double)(z0[j] + b[j])));
             double f = 1 / (1 + exp(-(double)(z0[H + j] + b[H + j])));
@@ -495,17 +497,18 @@ static void test_lstm_kernels_on_unit_ranges(void) {
     for (int k = 0; k < nsets; k++) all[k + 1] = sets[k];
     for (int k = 0; k <= nsets; k++)
         for (int relu = 0; relu < 2; relu++) {
-            const size_t rows = 3, H = 37, n1 = 21, G = 4 * H, RH = rows * H;
-            float z[3 * 148], zs[3 * 148], b[148], cp[111], c[111], cs[111], h[111], hs[111],
+            const size_t rows = 3, H = 37, n1 = 21, G = 4 * H + 2,
+                         RH = rows * H; /* G: z's stride */
+            float z[3 * 150], zs[3 * 150], b[148], cp[111], c[111], cs[111], h[111], hs[111],
                 ys[111];
             float dy[111], dh[111], dc[111], dcs[111];
             fill_mixed(&r, z, rows * G);
-            fill_mixed(&r, b, G);
+            fill_mixed(&r, b, 4 * H);
             fill_mixed(&r, cp, RH);
             memcpy(zs, z, sizeof z);
-            all[k]->lstm_fwd(rows, H, H, relu, z, b, cp, c, h, NULL);
-            all[k]->lstm_fwd(rows, n1, H, relu, zs, b, cp, cs, hs, ys);
-            all[k]->lstm_fwd(rows, H - n1, H, relu, zs + n1, b + n1, cp + n1, cs + n1, hs + n1,
+            all[k]->lstm_fwd(rows, H, H, G, relu, z, b, cp, c, h, NULL);
+            all[k]->lstm_fwd(rows, n1, H, G, relu, zs, b, cp, cs, hs, ys);
+            all[k]->lstm_fwd(rows, H - n1, H, G, relu, zs + n1, b + n1, cp + n1, cs + n1, hs + n1,
                              ys + n1);
             CU_ASSERT(memcmp(ys, hs, sizeof hs) == 0);
             CU_ASSERT(!memcmp(z, zs, sizeof z) && !memcmp(c, cs, sizeof c) &&
@@ -514,9 +517,9 @@ static void test_lstm_kernels_on_unit_ranges(void) {
             fill_uniform(&r, dh, RH, -1, 1);
             fill_uniform(&r, dc, RH, -1, 1);
             memcpy(dcs, dc, sizeof dc);
-            all[k]->lstm_bwd(rows, H, H, relu, z, c, cp, dy, dh, dc);
-            all[k]->lstm_bwd(rows, n1, H, relu, zs, c, cp, dy, dh, dcs);
-            all[k]->lstm_bwd(rows, H - n1, H, relu, zs + n1, c + n1, cp + n1, dy + n1, dh + n1,
+            all[k]->lstm_bwd(rows, H, H, G, relu, z, c, cp, dy, dh, dc);
+            all[k]->lstm_bwd(rows, n1, H, G, relu, zs, c, cp, dy, dh, dcs);
+            all[k]->lstm_bwd(rows, H - n1, H, G, relu, zs + n1, c + n1, cp + n1, dy + n1, dh + n1,
                              dcs + n1);
             CU_ASSERT(!memcmp(z, zs, sizeof z) && !memcmp(dc, dcs, sizeof dc));
         }

@@ -48,11 +48,11 @@ static inline void fwd8(size_t H, int relu, float *z, const float *b, const floa
     st(z + 3 * H, o, m, full);
 }
 
-void lstm_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                             const float *c_prev, float *c, float *h, float *y) {
+void lstm_postgemm_fwd__avx2(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *z,
+                             const float *b, const float *c_prev, float *c, float *h, float *y) {
     const __m256i all = _mm256_set1_epi32(-1), m = tail_mask(n % 8);
     for (size_t r = 0; r < rows; r++) {
-        float *zr = z + r * 4 * H;
+        float *zr = z + r * ldz;
         const float *cpr = c_prev + r * H;
         float *cr = c + r * H, *hr = h + r * H, *yr = y ? y + r * H : NULL;
         size_t j = 0;
@@ -83,11 +83,12 @@ static inline void bwd8(size_t H, int relu, float *g4, const float *c, const flo
     st(dc, _mm256_mul_ps(dct, f), m, full);
 }
 
-void lstm_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
-                             const float *c_prev, const float *dy, const float *dh, float *dc) {
+void lstm_postgemm_bwd__avx2(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *gates,
+                             const float *c, const float *c_prev, const float *dy, const float *dh,
+                             float *dc) {
     const __m256i all = _mm256_set1_epi32(-1), m = tail_mask(n % 8);
     for (size_t r = 0; r < rows; r++) {
-        float *gr = gates + r * 4 * H;
+        float *gr = gates + r * ldz;
         size_t o = r * H, j = 0;
         const float *dyr = dy ? dy + o : NULL;
         for (; j + 8 <= n; j += 8)

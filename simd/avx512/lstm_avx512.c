@@ -36,11 +36,11 @@ static inline void fwd16(size_t H, int relu, float *z, const float *b, const flo
     st(z + 3 * H, o, m);
 }
 
-void lstm_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                               const float *c_prev, float *c, float *h, float *y) {
+void lstm_postgemm_fwd__avx512(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *z,
+                               const float *b, const float *c_prev, float *c, float *h, float *y) {
     const __mmask16 tail = (__mmask16)((1u << (n % 16)) - 1u);
     for (size_t r = 0; r < rows; r++) {
-        float *zr = z + r * 4 * H;
+        float *zr = z + r * ldz;
         const float *cpr = c_prev + r * H;
         float *cr = c + r * H, *hr = h + r * H, *yr = y ? y + r * H : NULL;
         size_t j = 0;
@@ -70,11 +70,12 @@ static inline void bwd16(size_t H, int relu, float *g4, const float *c, const fl
     st(dc, _mm512_mul_ps(dct, f), m);
 }
 
-void lstm_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
-                               const float *c_prev, const float *dy, const float *dh, float *dc) {
+void lstm_postgemm_bwd__avx512(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *gates,
+                               const float *c, const float *c_prev, const float *dy,
+                               const float *dh, float *dc) {
     const __mmask16 tail = (__mmask16)((1u << (n % 16)) - 1u);
     for (size_t r = 0; r < rows; r++) {
-        float *gr = gates + r * 4 * H;
+        float *gr = gates + r * ldz;
         size_t o = r * H, j = 0;
         const float *dyr = dy ? dy + o : NULL;
         for (; j + 16 <= n; j += 16)

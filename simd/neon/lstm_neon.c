@@ -37,10 +37,10 @@ static inline void fwd4(size_t stride, int relu, float *z, const float *b, const
     vst1q_f32(z + 3 * stride, o);
 }
 
-void lstm_postgemm_fwd__neon(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                             const float *c_prev, float *c, float *h, float *y) {
+void lstm_postgemm_fwd__neon(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *z,
+                             const float *b, const float *c_prev, float *c, float *h, float *y) {
     for (size_t r = 0; r < rows; r++) {
-        float *zr = z + r * 4 * H;
+        float *zr = z + r * ldz;
         const float *cpr = c_prev + r * H;
         float *cr = c + r * H, *hr = h + r * H, *yr = y ? y + r * H : NULL;
         size_t j = 0;
@@ -79,10 +79,11 @@ static inline void bwd4(size_t stride, int relu, float *g4, const float *c, cons
     vst1q_f32(dc, vmulq_f32(dct, f));
 }
 
-void lstm_postgemm_bwd__neon(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
-                             const float *c_prev, const float *dy, const float *dh, float *dc) {
+void lstm_postgemm_bwd__neon(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *gates,
+                             const float *c, const float *c_prev, const float *dy, const float *dh,
+                             float *dc) {
     for (size_t r = 0; r < rows; r++) {
-        float *gr = gates + r * 4 * H;
+        float *gr = gates + r * ldz;
         size_t o = r * H, j = 0;
         const float *dyr = dy ? dy + o : NULL;
         for (; j + 4 <= n; j += 4)

@@ -8,10 +8,10 @@ static float act(int relu, float x) { return relu ? (x > 0.0f ? x : 0.0f) : tanh
 /* derivative of act at the point where act returned a */
 static float dact(int relu, float a) { return relu ? (a > 0.0f ? 1.0f : 0.0f) : 1.0f - a * a; }
 
-void lstm_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, float *z, const float *b,
-                               const float *c_prev, float *c, float *h, float *y) {
+void lstm_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *z,
+                               const float *b, const float *c_prev, float *c, float *h, float *y) {
     for (size_t r = 0; r < rows; r++) {
-        float *zi = z + r * 4 * H, *zf = zi + H, *zg = zi + 2 * H, *zo = zi + 3 * H;
+        float *zi = z + r * ldz, *zf = zi + H, *zg = zi + 2 * H, *zo = zi + 3 * H;
         for (size_t j = 0; j < n; j++) {
             float i = sigmoid(zi[j] + b[j]);
             float f = sigmoid(zf[j] + b[H + j]);
@@ -26,10 +26,11 @@ void lstm_postgemm_fwd__scalar(size_t rows, size_t n, size_t H, int relu, float 
     }
 }
 
-void lstm_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, int relu, float *gates, const float *c,
-                               const float *c_prev, const float *dy, const float *dh, float *dc) {
+void lstm_postgemm_bwd__scalar(size_t rows, size_t n, size_t H, size_t ldz, int relu, float *gates,
+                               const float *c, const float *c_prev, const float *dy,
+                               const float *dh, float *dc) {
     for (size_t r = 0; r < rows; r++) {
-        float *gi = gates + r * 4 * H, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
+        float *gi = gates + r * ldz, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
         for (size_t j = 0; j < n; j++) {
             size_t k = r * H + j;
             float i = gi[j], f = gf[j], g = gg[j], o = go[j];
