@@ -253,10 +253,7 @@ recur_status recur_gru_pack_weights(const recur_gru_desc *d, const float *W, con
     static const char fn[] = "recur_gru_pack_weights";
     gru_shape s;
     recur_status st;
-    if ((st = gru_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
-        (st = rnn_need(U, fn, "U")) || (st = rnn_need(packed, fn, "packed")) ||
-        (st = rnn_check_aligned(packed, fn, "packed")))
-        return st;
+    if ((st = gru_shape_init(d, &s, fn)) || (st = rnn_prepacked_need(W, U, packed, fn))) return st;
     const int64_t H = s.d.H, G = 3 * H;
     const rnn_plan p = rnn_plan_of(&s.d, G, recur_kernels(), RNN_INFERENCE);
     const int64_t np = (H + p.nr - 1) / p.nr;

@@ -265,10 +265,7 @@ recur_status recur_lstm_pack_weights(const recur_lstm_desc *d, const float *W, c
     static const char fn[] = "recur_lstm_pack_weights";
     lstm_shape s;
     recur_status st;
-    if ((st = lstm_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
-        (st = rnn_need(U, fn, "U")) || (st = rnn_need(packed, fn, "packed")) ||
-        (st = rnn_check_aligned(packed, fn, "packed")))
-        return st;
+    if ((st = lstm_shape_init(d, &s, fn)) || (st = rnn_prepacked_need(W, U, packed, fn))) return st;
     const int64_t I = s.d.I, H = s.d.H, G = 4 * H;
     const rnn_plan p = rnn_plan_of(&s.d, G, recur_kernels(), RNN_INFERENCE);
     lstm_call c = {.d = &s.d, .p = &p, .W = W, .U = U, .Ix = p.fuse ? I : 0};

@@ -205,10 +205,7 @@ recur_status recur_rnn_pack_weights(const recur_rnn_desc *d, const float *W, con
     static const char fn[] = "recur_rnn_pack_weights";
     rnn_shape s;
     recur_status st;
-    if ((st = rnn_shape_init(d, &s, fn)) || (st = rnn_need(W, fn, "W")) ||
-        (st = rnn_need(U, fn, "U")) || (st = rnn_need(packed, fn, "packed")) ||
-        (st = rnn_check_aligned(packed, fn, "packed")))
-        return st;
+    if ((st = rnn_shape_init(d, &s, fn)) || (st = rnn_prepacked_need(W, U, packed, fn))) return st;
     const int64_t I = s.d.I, H = s.d.H;
     const rnn_plan p = rnn_plan_of(&s.d, H, recur_kernels(), RNN_INFERENCE);
     rnn_call c = {.d = &s.d, .p = &p, .W = W, .U = U, .Ix = p.fuse ? I : 0};

@@ -304,6 +304,15 @@ size_t rnn_prepacked_size(const rnn_dims *d, int cell, const rnn_plan *p) {
     return l.ok ? l.size : 0;
 }
 
+recur_status rnn_prepacked_need(const float *W, const float *U, const void *packed,
+                                const char *fn) {
+    recur_status st;
+    if ((st = rnn_need(W, fn, "W")) || (st = rnn_need(U, fn, "U")) ||
+        (st = rnn_need(packed, fn, "packed")))
+        return st;
+    return rnn_check_aligned(packed, fn, "packed");
+}
+
 float *rnn_prepacked_init(void *packed, int cell, int variant, const rnn_dims *d, const rnn_plan *p,
                           const float *W) {
     prepacked_header h = {.version = 1, .cell = cell, .variant = variant};

@@ -177,6 +177,9 @@ enum { RNN_CELL_LSTM = 1, RNN_CELL_GRU = 2, RNN_CELL_SIMPLE = 3 };
  * descriptor's inference plan. Bytes of a packed-weights buffer (0 on
  * overflow): */
 size_t rnn_prepacked_size(const rnn_dims *d, int cell, const rnn_plan *p);
+/* recur_*_pack_weights' arguments: W, U and packed given, packed 64-byte
+ * aligned (the first failure, naming the argument). */
+recur_status rnn_prepacked_need(const float *W, const float *U, const void *packed, const char *fn);
 /* Writes the header of a buffer and, when the plan hoists the input product,
  * its copy of W [I][gates * H]; returns where the caller packs the panels. */
 float *rnn_prepacked_init(void *packed, int cell, int variant, const rnn_dims *d, const rnn_plan *p,
