@@ -275,13 +275,19 @@ static const size_t hidden_sizes[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32
 #define NH (sizeof hidden_sizes / sizeof *hidden_sizes)
 #define KERNEL_TOL 4e-6
 
+/* A gate tape's row stride in the kernel tests: cols, or past them when pad
+ * (the LSTM's and GRU's tapes may be padded: rnn_tape_ld) */
+static size_t tape_ld(size_t cols, int pad) {
+    return cols + (pad ? 3 : 0);
+}
+
 static void test_lstm_fwd_matches_scalar(void) {
     test_rng r = {42};
     for (int k = 0; k < nsets; k++)
         for (size_t hi = 0; hi < NH; hi++)
             for (int relu = 0; relu < 2; relu++) {
-                /* G: the row stride of z, 4H or past it (the tapes' rnn_tape_ld) */
-                const size_t H = hidden_sizes[hi], rows = 1 + hi % 3, G = 4 * H + (hi % 2 ? 5 : 0),
+                /* G: the row stride of z */
+                const size_t H = hidden_sizes[hi], rows = 1 + hi % 3, G = tape_ld(4 * H, hi % 2),
                              RH = rows * H;
                 float *z = alloc_guarded(rows * G), *zr = alloc_guarded(rows * G);
                 float *b = alloc_guarded(4 * H), *cp = alloc_guarded(RH);
@@ -319,7 +325,7 @@ static void test_lstm_bwd_matches_scalar(void) {
             for (int mode = 0; mode < 4; mode++) {
                 const int relu = mode & 1, with_dy = mode >> 1;
                 const size_t H = hidden_sizes[hi], rows = 1 + (hi + 1) % 3;
-                const size_t G = 4 * H + (hi % 2 ? 0 : 3), RH = rows * H; /* G: z's row stride */
+                const size_t G = tape_ld(4 * H, !(hi % 2)), RH = rows * H; /* G: z's row stride */
                 float *g = alloc_guarded(rows * G), *gr = alloc_guarded(rows * G);
                 float *c = alloc_guarded(RH), *cp = alloc_guarded(RH), *dy = alloc_guarded(RH);
                 float *dh = alloc_guarded(RH), *dc = alloc_guarded(RH), *dcr = alloc_guarded(RH);
@@ -564,11 +570,6 @@ static int rows_match(const char *what, const float *got, const float *want, con
     return rows_match_ld(what, got, want, orig, scale, rows, len, len, H, n, tol);
 }
 
-/* the GRU kernels' row stride: 3H, or padded past it (the GRU's tapes, rnn_tape_ld) */
-static size_t gru_ldg(size_t H, size_t hi) {
-    return 3 * H + (hi % 2 ? 3 : 0);
-}
-
 static void test_gru_fwd_matches_scalar(void) {
     test_rng r = {11};
     char what[96];
@@ -577,7 +578,7 @@ static void test_gru_fwd_matches_scalar(void) {
             for (int mode = 0; mode < 16; mode++) {
                 const int relu = mode & 1, ra = (mode >> 1) & 1, with_y = (mode >> 2) & 1;
                 const size_t n = hidden_sizes[hi], H = n + unit_pads[mode >> 3];
-                const size_t rows = 1 + (hi + mode) % 3, L = gru_ldg(H, hi), G = rows * L,
+                const size_t rows = 1 + (hi + mode) % 3, L = tape_ld(3 * H, hi % 2), G = rows * L,
                              RH = rows * H;
                 const size_t nb = (ra ? 6 : 3) * H;
                 float *g = alloc_guarded(G), *rg = alloc_guarded(G), *b = alloc_guarded(nb);
@@ -629,7 +630,7 @@ static void test_gru_fwd_reset_matches_scalar(void) {
         for (size_t hi = 0; hi < NH; hi++)
             for (int pad = 0; pad < 2; pad++) {
                 const size_t n = hidden_sizes[hi], H = n + unit_pads[pad];
-                const size_t rows = 1 + (hi + pad) % 3, L = gru_ldg(H, hi), G = rows * L,
+                const size_t rows = 1 + (hi + pad) % 3, L = tape_ld(3 * H, hi % 2), G = rows * L,
                              RH = rows * H;
                 float *g = alloc_guarded(G), *rg = alloc_guarded(G), *b = alloc_guarded(3 * H);
                 float *hp = alloc_guarded(RH), *rh = alloc_guarded(RH);
@@ -658,8 +659,8 @@ static void test_gru_bwd_matches_scalar(void) {
             for (int mode = 0; mode < 16; mode++) {
                 const int relu = mode & 1, ra = (mode >> 1) & 1, with_dy = (mode >> 2) & 1;
                 const size_t n = hidden_sizes[hi], H = n + unit_pads[mode >> 3];
-                const size_t rows = 1 + (hi + mode + 1) % 3, L = gru_ldg(H, hi), G = rows * L,
-                             RH = rows * H;
+                const size_t rows = 1 + (hi + mode + 1) % 3, L = tape_ld(3 * H, hi % 2),
+                             G = rows * L, RH = rows * H;
                 const size_t nb = (ra ? 6 : 3) * H;
                 float *g = alloc_guarded(G), *rg = alloc_guarded(G), *b = alloc_guarded(nb);
                 float *hp = alloc_guarded(RH), *h = alloc_guarded(RH), *dy = alloc_guarded(RH);
@@ -699,8 +700,8 @@ static void test_gru_bwd_reset_matches_scalar(void) {
         for (size_t hi = 0; hi < NH; hi++)
             for (int pad = 0; pad < 2; pad++) {
                 const size_t n = hidden_sizes[hi], H = n + unit_pads[pad];
-                const size_t rows = 1 + (hi + pad + 2) % 3, L = gru_ldg(H, hi), G = rows * L,
-                             RH = rows * H;
+                const size_t rows = 1 + (hi + pad + 2) % 3, L = tape_ld(3 * H, hi % 2),
+                             G = rows * L, RH = rows * H;
                 float *g = alloc_guarded(G), *hp = alloc_guarded(RH), *drh = alloc_guarded(RH);
                 float *dh = alloc_guarded(RH);
                 fill_mixed(&r, g, G);
